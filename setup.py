@@ -7,7 +7,8 @@ cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+# SPDX license expression: current setuptools deprecates license classifiers in favour of it.
+licenses = {'apache2': 'Apache-2.0'}
 statuses = ['Planning', 'Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
 lic = licenses[cfg['license']]
 requirements = shlex.split(cfg.get('requirements', ''))
@@ -23,11 +24,11 @@ setuptools.setup(
     author=cfg['author'],
     author_email=cfg['author_email'],
     url=cfg['git_url'],
-    license=lic[0],
+    license=lic,
     classifiers=[
-        'Development Status :: ' + cfg['status'] + ' - ' + statuses[int(cfg['status'])],
+        # trove classifier numbers start at 1 (1 - Planning ... 3 - Alpha ... 7 - Inactive)
+        'Development Status :: ' + cfg['status'] + ' - ' + statuses[int(cfg['status']) - 1],
         'Intended Audience :: Science/Research',
-        'License :: ' + lic[1],
         'Natural Language :: ' + cfg['language'],
         'Programming Language :: Python :: 3',
     ],
