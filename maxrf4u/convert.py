@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['smooth_block', 'zarr_entries', 'group_metadata', 'raw_to_datastack', 'time_conversion']
 
-# %% ../nbs/05_convert.ipynb #63040cb6
+# %% ../nbs/05_convert.ipynb #74baa213
 import os, time, datetime, json, contextlib
 from multiprocessing.shared_memory import SharedMemory
 import multiprocessing as mp
@@ -22,7 +22,7 @@ from .cube import CubeLayout, cube_metadata, encode_shard
 from .ripple import open_raw
 from .zipstack import new_zip
 
-# %% ../nbs/05_convert.ipynb #d6d297dc
+# %% ../nbs/05_convert.ipynb #3367d14e
 def _exact_in_float32(dtype):
     "True if every value of `dtype` is exactly a float32 (so scipy may read it directly)."
     dtype = np.dtype(dtype)
@@ -41,7 +41,7 @@ def smooth_block(counts:np.ndarray, # (rows, cols, channels) counts, any numeric
     scipy.ndimage.gaussian_filter1d(x, sigma, axis=-1, mode='reflect', truncate=4.0, output=out)
     return out
 
-# %% ../nbs/05_convert.ipynb #426bda17
+# %% ../nbs/05_convert.ipynb #5c15e275
 _W = {}  # the worker's job description, set once per worker process by _init_worker
 
 def _init_worker(raw, layout, sigma, flip_horizontal, flip_vertical, rows_per_read, use_shm=True, main_pid=None):
@@ -105,7 +105,7 @@ def _discard(futures):
         if f.done() and not f.cancelled() and f.exception() is None:
             with contextlib.suppress(Exception): _take(f.result()[2])[1]()
 
-# %% ../nbs/05_convert.ipynb #6d5339bf
+# %% ../nbs/05_convert.ipynb #68a32ccc
 def zarr_entries(arr:np.ndarray, name:str, attributes=None) -> dict:
     "The store entries (key -> bytes) of a small array `name` as zarr writes them."
     store = zarr.storage.MemoryStore()
@@ -118,7 +118,7 @@ def group_metadata(attributes:dict) -> bytes:
     zarr.create_group(store, attributes=attributes)
     return store._store_dict['zarr.json'].to_bytes()
 
-# %% ../nbs/05_convert.ipynb #98b5342f
+# %% ../nbs/05_convert.ipynb #edb060bf
 def _n_workers(layout, budget=900 * 2**20):
     S, _, C = layout.shard_shape
     per = 3 * S * S * C * 4 + 120 * 2**20  # shard + encoded + pickled copy + interpreter/scipy
@@ -135,7 +135,7 @@ def _mp_context():
     # fork is unsafe with threads (dask.distributed, Jupyter); forkserver where available, else spawn
     return mp.get_context('forkserver' if 'forkserver' in mp.get_all_start_methods() else 'spawn')
 
-# %% ../nbs/05_convert.ipynb #0580184e
+# %% ../nbs/05_convert.ipynb #d037524c
 def _header_dict(header):
     "The parsed header for the provenance attributes, with the file name instead of its full path."
     d = header.to_dict()
@@ -151,7 +151,7 @@ def _describe(path):
         return f"{path.stat().st_size:,} bytes, datasets: {', '.join(ds) or 'none'}"
     except Exception: return f"{path.stat().st_size:,} bytes, not a readable datastack"
 
-# %% ../nbs/05_convert.ipynb #bf4a19a2
+# %% ../nbs/05_convert.ipynb #4572fa7d
 def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
                      rpl_file, # Ripple `.rpl` header describing it
                      datastack_file=None, # output; default: the `.raw` path with suffix `.datastack`
@@ -221,7 +221,7 @@ def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
     raw.close()
     return str(datastack_file)
 
-# %% ../nbs/05_convert.ipynb #a977f9d9
+# %% ../nbs/05_convert.ipynb #1bfde1f3
 class _Sampler:
     "Samples summed RSS and CPU seconds of this process and all its descendants in a thread."
     def __init__(self, dt=0.05):
@@ -266,7 +266,7 @@ def _cpu_tile(raw, lay, sigma, i, j):
     d, _ = encode_shard(s, lay); t2 = time.thread_time()
     return t1 - t0, t2 - t1, len(d)
 
-# %% ../nbs/05_convert.ipynb #b029d399
+# %% ../nbs/05_convert.ipynb #cb63cee0
 def time_conversion(raw_file, rpl_file, datastack_file, # input scan and output file (replaced)
                     sigma=7, shard=64, inner=(16, 64), floors=True, **kwargs) -> dict:
     "Convert and measure: seconds, CPU seconds, peak RSS, size ratio, and the floors of the same run."
