@@ -205,9 +205,6 @@ def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
                     except BrokenProcessPool as e:
                         raise DatastackError(f"A worker process converting {raw_file.name} died (out of memory, killed, or "
                             "started from a script without an `if __name__ == '__main__':` guard around the call)") from e
-                    except OSError as e:  # e.g. a read error, or no room for the shard in shared memory (/dev/shm)
-                        raise DatastackError(f"Converting {raw_file.name} failed in a worker process: {e}. Nothing was "
-                                             f"written to {datastack_file}; fix the cause (disk space, file access) and run again.") from e
                     view, free = _take(data)
                     try: z.add(lay.key(datapath, i, j), view, crc=crc)
                     finally: free()

@@ -341,10 +341,13 @@ def _fail(self, what, err):
         _rollback(self); state = f"the file is unchanged ({self._end} bytes, {len(self._old)} entries as before)"
     except OSError as e2:
         state = f"rolling back also failed ({e2}); run maxrf4u.zipstack.repair on it when the problem is fixed"
-    hint = {errno.ENOSPC: ' The disk is full: free space and try again.',
+    return DatastackError(f"Could not {what} in {self.path}: {err}; {state}.{_os_hint(err)}")
+
+def _os_hint(err):
+    "What to do about an OSError from writing, in words."
+    return {errno.ENOSPC: ' The disk is full: free space and try again.',
             errno.EFBIG: ' The file became larger than allowed (file-size limit or file system limit).',
             errno.EDQUOT: ' The disk quota is exceeded.'}.get(getattr(err, 'errno', None), '')
-    return DatastackError(f"Could not {what} in {self.path}: {err}; {state}.{hint}")
 
 @_into(ZipAppender, 'close')
 def _close(self):
@@ -533,9 +536,10 @@ def new_zip(path,              # target file
                 os.replace(tmpf, path)
             else: os.unlink(tmpf)
         _fsync_dir(folder)
-    except DatastackError as e:
+    except (DatastackError, OSError) as e:  # also errors of the caller's own work (a full /dev/shm, a read error)
         with contextlib.suppress(FileNotFoundError): os.unlink(tmpf)
-        raise DatastackError(f"Could not write {path}: {e}. " + (f"{path} is unchanged" if path.exists() else
+        if isinstance(e, FileExistsError): raise
+        raise DatastackError(f"Could not write {path}: {e}.{_os_hint(e)} " + (f"{path} is unchanged" if path.exists() else
                              f"No file was created at {path}") + "; the temporary file was removed.") from e
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmpf)
