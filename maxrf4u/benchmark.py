@@ -6,7 +6,7 @@
 __all__ = ['TARGETS', 'machine_info', 'time_datastack_reads', 'benchmark_size', 'check_targets', 'format_machine',
            'format_report', 'format_summary', 'main']
 
-# %% ../nbs/40_benchmark.ipynb #eaa45fc2
+# %% ../nbs/40_benchmark.ipynb #c7122c14
 import os, sys, time, platform, statistics, tempfile, shutil, argparse
 from pathlib import Path
 import numpy as np
@@ -17,7 +17,7 @@ from .cube import time_reads
 from .storage import DataStack
 from .errors import MaxrfError
 
-# %% ../nbs/40_benchmark.ipynb #d310d064
+# %% ../nbs/40_benchmark.ipynb #4b1c1c33
 def machine_info() -> dict:
     "Cores, RAM, CPU model, load average and Python/numpy/zarr versions of this machine, for the report."
     model = platform.processor() or platform.machine()
@@ -31,7 +31,7 @@ def machine_info() -> dict:
                 load_avg=os.getloadavg() if hasattr(os, 'getloadavg') else (0.0, 0.0, 0.0),
                 python=platform.python_version(), numpy=np.__version__, zarr=zarr.__version__)
 
-# %% ../nbs/40_benchmark.ipynb #20a5db5a
+# %% ../nbs/40_benchmark.ipynb #a2960e0f
 def _median_ms(f, n):
     "Median wall time of `n` calls of `f()`, in ms."
     ts = []
@@ -66,7 +66,7 @@ def time_datastack_reads(datastack_file, # a converted `.datastack`
         it = iter(range(k)); r[f'{key}_cold_ms'] = _median_ms(lambda: cold(f, next(it)), k)
     return r
 
-# %% ../nbs/40_benchmark.ipynb #66b8d71f
+# %% ../nbs/40_benchmark.ipynb #f986dc79
 def _check_space(folder, need):
     "Refuse to start a run that would fill the disk."
     free = shutil.disk_usage(folder).free
@@ -108,7 +108,7 @@ def benchmark_size(height:int, width:int, depth:int=4096, # scan shape (uint16 c
         if not keep: shutil.rmtree(work, ignore_errors=True)
     return r
 
-# %% ../nbs/40_benchmark.ipynb #dc23be97
+# %% ../nbs/40_benchmark.ipynb #83893d1a
 TARGETS = [  # (result key, label, limit, unit)
     ('convert_over_floor', 'conversion / floor', 1.3, 'x'),
     ('peak_rss_mb', 'peak RSS, all processes', 1024, 'MiB'),
@@ -122,7 +122,7 @@ def check_targets(r:dict) -> list:
     "Rows (label, value, limit, unit, met) for the targets whose measurement is in `r` (`met` means value <= limit)."
     return [(label, r[k], limit, unit, bool(r[k] <= limit)) for k, label, limit, unit in TARGETS if k in r]
 
-# %% ../nbs/40_benchmark.ipynb #273222b7
+# %% ../nbs/40_benchmark.ipynb #fa2e7f07
 def format_machine(m:dict) -> str:
     "The machine description as a few lines."
     return (f"machine: {m['cores']} cores, {m['ram_gib']:.1f} GiB RAM, {m['cpu_model']}\n"
@@ -131,7 +131,7 @@ def format_machine(m:dict) -> str:
 
 def _load(la): return ', '.join(f'{x:.2f}' for x in la)
 
-# %% ../nbs/40_benchmark.ipynb #20700616
+# %% ../nbs/40_benchmark.ipynb #c3438403
 def _size_name(r): return f"{r['shape'][0]} x {r['shape'][1]} x {r['shape'][2]} uint16 ({r['raw_mb']:,.0f} MB)"
 
 def format_report(r:dict, # a `benchmark_size` result
@@ -185,7 +185,7 @@ def format_summary(r:dict) -> str:
         f"{s}: open DataStack {r['open_ms']:.1f} ms (first {r['open_first_ms']:.1f} ms) [target < 100: {ok['open DataStack']}]",
         f"{s}: load average before {_load(r['load_before'])}, after {_load(r['load_after'])}"])
 
-# %% ../nbs/40_benchmark.ipynb #893cd54b
+# %% ../nbs/40_benchmark.ipynb #ef7f560c
 def _parse_size(s):
     try: h, w, d = (int(x) for x in s.lower().split('x')); return h, w, d
     except ValueError: raise argparse.ArgumentTypeError(f"size must look like 400x500x4096, not {s!r}")
@@ -193,7 +193,7 @@ def _parse_size(s):
 def _parser():
     p = argparse.ArgumentParser(prog='python -m maxrf4u.benchmark',
         description="Convert synthetic MA-XRF scans and compare with the floors of the same run; time reads.")
-    p.add_argument('--large', action='store_true', help='also run 800 x 500 x 4096 (3.3 GB)')
+    p.add_argument('--large', action='store_true', help='also run 800 x 1000 x 4096 (6.5 GB)')
     p.add_argument('--size', type=_parse_size, action='append', metavar='HxWxD',
                    help='run this size instead of the default 400x500x4096 (repeatable)')
     p.add_argument('--dir', default=None, help='folder for the scans (default: the temporary folder)')
@@ -206,7 +206,7 @@ def main(argv=None) -> list:
     "Command line entry: run the benchmark, print machine, one report per size and the summary; return the results."
     a = _parser().parse_args(argv)
     sizes = a.size or [(400, 500, 4096)]
-    if a.large: sizes.append((800, 500, 4096))
+    if a.large: sizes.append((800, 1000, 4096))
     m = machine_info()
     print(time.strftime('maxrf4u benchmark, %Y-%m-%d %H:%M %Z'))
     print(format_machine(m), flush=True)
@@ -221,7 +221,7 @@ def main(argv=None) -> list:
     for r in results: print(format_summary(r))
     return results
 
-# %% ../nbs/40_benchmark.ipynb #467582d7
+# %% ../nbs/40_benchmark.ipynb #5e7407e5
 def _in_notebook():
     "True when running inside IPython/Jupyter, where `__name__` is also `'__main__'`."
     ip = sys.modules.get('IPython')
