@@ -20,18 +20,8 @@ import numpy, zarr, dask, dask.array
 import maxrf4u.zipstack as zs, maxrf4u.storage, maxrf4u.convert, maxrf4u.synthetic
 assert threading.active_count() == 1, 'zygote must not run threads before fork'
 
-def arm(kill_after):
-    "Make this process SIGKILL itself after writing exactly `kill_after` bytes through zipstack._write."
-    real, state = zs._write, {'n': 0}
-    def _write(fd, data, pos):
-        mv = memoryview(data)
-        if mv.ndim != 1 or mv.format not in 'Bbc': mv = mv.cast('B')
-        if state['n'] + len(mv) >= kill_after:
-            real(fd, mv[:kill_after - state['n']], pos)
-            os.kill(os.getpid(), signal.SIGKILL)
-        state['n'] += len(mv)
-        return real(fd, data, pos)
-    zs._write = _write
+sys.path.insert(0, sys.argv[1])  # the tests folder
+from _killpoint import arm
 
 def alive_in_group(pgid, cmds=None):
     n = 0
@@ -89,7 +79,7 @@ class Zygote:
     "A process that has imported maxrf4u and forks a child per job; see the module docstring."
     def __init__(self, logdir):
         self.logdir, self.n = str(logdir), 0
-        self.proc = subprocess.Popen([sys.executable, '-c', ZYGOTE], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, '-c', ZYGOTE, os.path.dirname(os.path.abspath(__file__))], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
 
     def _read(self, timeout):

@@ -72,15 +72,8 @@ import numpy as np
 import maxrf4u.zipstack as zs
 path, n, size, kill_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 if kill_after >= 0:
-    real, state = zs._write, {'n': 0}
-    def _write(fd, data, pos):
-        mv = memoryview(data)
-        if state['n'] + len(mv) >= kill_after:
-            real(fd, mv[:kill_after - state['n']], pos)
-            os.kill(os.getpid(), signal.SIGKILL)
-        state['n'] += len(mv)
-        return real(fd, data, pos)
-    zs._write = _write
+    from _killpoint import arm
+    arm(kill_after)
 with zs.ZipAppender(path) as za:
     print('start', flush=True)
     t0 = time.perf_counter()
@@ -90,7 +83,8 @@ with zs.ZipAppender(path) as za:
     t1 = time.perf_counter()
 print(json.dumps(dict(add_s=t1 - t0, total_s=time.perf_counter() - t0)), flush=True)
 '''
-ENTRY_FN = '''
+ENTRY_FN = f'''
+import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})  # for _killpoint
 import numpy as np
 def new_entry(i, size):
     b = np.full(size, i % 251, np.uint8); b[:8] = np.frombuffer(np.int64(i).tobytes(), np.uint8)
