@@ -68,12 +68,15 @@ def cmd_repack(args):
 
 # %% ../nbs/30_cli.ipynb #7487636e
 def _preview(raw:Path, rpl:Path, png=None, verbose=False) -> Path:
-    "Write the orientation preview of `raw`; return the PNG path (moved to `png` when given)."
+    "Write the orientation preview of `raw`; return the PNG path (`png` when given)."
     from maxrf4u.preview import make_raw_preview
-    folder = Path(png).parent if png is not None else raw.parent
-    make_raw_preview(raw, rpl, output_dir=folder, show=False, verbose=verbose)
-    made = folder / f'{raw.name}_preview.png'  # the name make_raw_preview gives it
-    return Path(made.replace(png)) if png is not None and Path(png) != made else made
+    if png is None:
+        make_raw_preview(raw, rpl, show=False, verbose=verbose)
+        return raw.parent / f'{raw.name}_preview.png'  # the name make_raw_preview gives it
+    import matplotlib.pyplot as plt  # save under the asked name; never touch a default-named preview
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(png, make_raw_preview(raw, rpl, show=False, save=False, verbose=verbose), cmap='gray', vmin=0, vmax=1)
+    return Path(png)
 
 # %% ../nbs/30_cli.ipynb #cc7249e1
 def cmd_preview(args):

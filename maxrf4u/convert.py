@@ -142,15 +142,6 @@ def _header_dict(header):
     if d.get('path'): d['path'] = Path(d['path']).name
     return d
 
-def _describe(path):
-    "What an existing file holds, for error messages."
-    import zipfile
-    try:
-        with zipfile.ZipFile(path) as zf:
-            ds = sorted(n[:-len('/zarr.json')] for n in zf.namelist() if n.endswith('/zarr.json'))
-        return f"{path.stat().st_size:,} bytes, datasets: {', '.join(ds) or 'none'}"
-    except Exception: return f"{path.stat().st_size:,} bytes, not a readable datastack"
-
 # %% ../nbs/05_convert.ipynb #4572fa7d
 def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
                      rpl_file, # Ripple `.rpl` header describing it
@@ -167,9 +158,6 @@ def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
     "Convert a `.raw`/`.rpl` MA-XRF scan into a `.datastack` in one pass; returns the path written."
     raw_file, rpl_file = Path(raw_file), Path(rpl_file)
     datastack_file = Path(datastack_file) if datastack_file is not None else raw_file.with_suffix('.datastack')
-    if datastack_file.exists() and not overwrite:
-        raise FileExistsError(f"{datastack_file} already exists ({_describe(datastack_file)}); "
-                              "pass overwrite=True to replace it, or choose another datastack_file")
     if sigma < 0: raise DatastackError(f"sigma must be >= 0 channels, got {sigma}")
     raw = open_raw(raw_file, rpl_file)
     H, W, C = raw.shape
@@ -187,7 +175,8 @@ def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
     # whose own definitions live in __main__, which spawned processes cannot import)
     import maxrf4u.convert as wm
     step = max(1, min(lay.shard, (4 << 20) // max(1, lay.shard * C * raw.dtype.itemsize)))
-    with new_zip(datastack_file, overwrite=overwrite) as z, \
+    # new_zip refuses an existing target unless overwrite=True, saying what is in it
+    with raw, new_zip(datastack_file, overwrite=overwrite) as z, \
          tqdm(total=raw.nbytes, unit='B', unit_scale=True, desc=f'Writing {datastack_file.name}', disable=not verbose) as bar, \
          ProcessPoolExecutor(n, mp_context=_mp_context(), initializer=wm._init_worker,
                              initargs=(raw, lay, sigma, flip_horizontal, flip_vertical, step, _shm_ok(lay, 2 * n), os.getpid())) as ex:
@@ -218,7 +207,6 @@ def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
         for name, arr in ((Layers.MAXRF_MAXSPECTRUM, mx), (Layers.MAXRF_SUMSPECTRUM, sm / (H * W))):
             for k, v in zarr_entries(arr, name).items(): z.add(k, v)
         z.commit()
-    raw.close()
     return str(datastack_file)
 
 # %% ../nbs/05_convert.ipynb #1bfde1f3

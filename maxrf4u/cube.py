@@ -141,14 +141,6 @@ class DictSource:
 # %% ../nbs/04_cube.ipynb #287a11b5
 def _entry_size(e): return int(getattr(e, 'size', e))
 
-def _coalesce(ranges, gap=1 << 16):
-    "Merge sorted (offset, nbytes) ranges whose gaps are below `gap` into (start, end) runs."
-    runs = []
-    for off, n in sorted(ranges):
-        if runs and off - runs[-1][1] <= gap: runs[-1][1] = max(runs[-1][1], off + n)
-        else: runs.append([off, off + n])
-    return runs
-
 def _open_source(source):
     if isinstance(source, (str, os.PathLike)):
         from maxrf4u.zipstack import ZipStoreReader
@@ -164,13 +156,15 @@ class CubeReader:
                  threads=None, # threads decompressing in parallel (default: number of cores)
                 ):
         self.source, self.name, self.threads = _open_source(source), name, threads or os.cpu_count() or 1
-        self._entries = self.source.entries
-        key = f'{name}/zarr.json'
-        if key not in self._entries:
-            raise DatastackError(f"No array {name!r} in {getattr(self.source, 'path', 'this source')}")
-        self.meta = json.loads(self.source.read_range(key, 0, _entry_size(self._entries[key])))
-        self._parse()
-        self._index, self._pool = {}, None
+        self._owns, self._index, self._pool = isinstance(source, (str, os.PathLike)), {}, None  # close what we opened
+        try:
+            self._entries = self.source.entries
+            key = f'{name}/zarr.json'
+            if key not in self._entries:
+                raise DatastackError(f"No array {name!r} in {getattr(self.source, 'path', 'this source')}")
+            self.meta = json.loads(self.source.read_range(key, 0, _entry_size(self._entries[key])))
+            self._parse()
+        except BaseException: self.close(); raise
 
     def _parse(self):
         m = self.meta
@@ -200,8 +194,9 @@ class CubeReader:
         if self._pool is None: self._pool = ThreadPoolExecutor(self.threads)
         return self._pool
     def close(self):
-        "Stop the decompression threads."
+        "Stop the decompression threads; close the file if this reader opened it."
         if self._pool is not None: self._pool.shutdown(); self._pool = None
+        if self._owns: self.source.close()
     def __enter__(self): return self
     def __exit__(self, *a): self.close()
 

@@ -79,9 +79,9 @@ def _open_store(path):
     return store, {k: int(getattr(v, 'compressed_size', getattr(v, 'size', v))) for k, v in store.entries.items()}
 
 # %% ../nbs/10_storage.ipynb #261d00f0
-def _read_entry(store, key, size):
-    "The stored bytes of zip entry `key`."
-    return bytes(store.read_range(key, 0, size))
+def _read_entry(store, key):
+    "The content of zip entry `key` (decompressed if another writer deflated it)."
+    return bytes(store.read_range(key))
 
 # %% ../nbs/10_storage.ipynb #4c0d72d1
 class _Snapshot:
@@ -89,6 +89,11 @@ class _Snapshot:
     def __init__(self, path):
         self.path = os.fspath(path)
         self.store, self.entries = _open_store(self.path)
+        try: self._load()
+        except BaseException: self.close(); raise  # do not leave the file open
+
+    def _load(self):
+        "Root attributes and the zarr arrays of the committed state."
         if 'zarr.json' not in self.entries and not any(k.endswith('/zarr.json') for k in self.entries):
             raise DatastackError(f"{self.path!r} is a zip file without zarr metadata, so not a .datastack. "
                                  "Make one with raw_to_datastack().")
@@ -106,7 +111,7 @@ class _Snapshot:
 
     def _json(self, key):
         "The zarr metadata document `key`, or a DatastackError naming the file and the key."
-        try: return json.loads(_read_entry(self.store, key, self.entries[key]))
+        try: return json.loads(_read_entry(self.store, key))
         except (ValueError, UnicodeDecodeError) as e:
             raise DatastackError(f"{self.path!r} holds damaged zarr metadata in {key!r} ({e}); "
                                  "restore the file from a backup or convert the scan again.") from e
@@ -585,7 +590,7 @@ def repack(datastack_file, # path of a .datastack file
              tqdm(total=total, unit='B', unit_scale=True, desc='Repacking', disable=not verbose) as bar:
             for k in keys:
                 top, sep, rest = k.partition('/')
-                z.add(plan.get(top, top) + '/' + rest if sep else k, _read_entry(snap.store, k, snap.entries[k]))
+                z.add(plan.get(top, top) + '/' + rest if sep else k, _read_entry(snap.store, k))
                 bar.update(snap.entries[k])
             z.commit()
     finally: snap.close()

@@ -1,4 +1,6 @@
-"""Shared pytest options: `pytest --slow` also runs the tests marked `@pytest.mark.slow`."""
+"""Shared pytest options: `pytest --slow` also runs the tests marked `@pytest.mark.slow`.
+At the end, the fault-injection suites' counts (kill points, bad inputs, data lost) are printed."""
+import json, sys
 import pytest
 
 
@@ -16,3 +18,9 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="slow test: run with --slow")
     for item in items:
         if "slow" in item.keywords: item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for name in ('test_zipstack_faults', 'test_convert_faults', 'test_append_faults'):
+        results = getattr(sys.modules.get(name), 'RESULTS', None)
+        if results: terminalreporter.write_line(f"{name} counts: {json.dumps(results)}")

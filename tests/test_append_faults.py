@@ -316,7 +316,3 @@ def test_bad_inputs(base, tmp_path):
     RESULTS['bad_inputs_failing'] = len(failures)
     print(f'{len(cases)} bad inputs tried, {len(failures)} failing')
     assert not failures, '\n'.join(failures)
-
-
-def test_zz_report():
-    print(json.dumps(RESULTS, indent=1))

@@ -310,8 +310,3 @@ def test_bad_conversion_inputs(scan, tmp_path):
         if sorted(os.listdir(tmp_path)) != listing: failures.append(f'{desc}: files changed {sorted(os.listdir(tmp_path))}')
     RESULTS['bad_conversion_inputs'] = len(cases)
     assert not failures, failures
-
-
-def test_zz_report():
-    "Print the counts gathered above (run last)."
-    print(json.dumps(RESULTS, indent=1))

@@ -385,8 +385,3 @@ def test_zip64_over_4GiB(tmp_path):
         za.close()
     finally:
         f.unlink()
-
-
-def test_zz_report():
-    "Print the counts gathered above (run last)."
-    print(json.dumps(RESULTS, indent=1))
