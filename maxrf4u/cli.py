@@ -5,27 +5,23 @@
 # %% auto #0
 __all__ = ['cmd_convert', 'cmd_tree', 'cmd_repack', 'cmd_preview', 'run_demo', 'cmd_demo', 'make_parser', 'main']
 
-# %% ../nbs/30_cli.ipynb #905808b3
-import argparse
-import sys
+# %% ../nbs/30_cli.ipynb #f4a7b6e8
+import argparse, sys
 from pathlib import Path
-
-from . import __version__
+from .names import __version__
 from .errors import MaxrfError
 
-# %% ../nbs/30_cli.ipynb #6c01aa68
+# %% ../nbs/30_cli.ipynb #babaae77
 def _user_error_message(e:BaseException) -> str:
     "One line for an error the user can fix: the message, plus the file an `OSError` is about."
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         hint = {FileNotFoundError: 'check the path', FileExistsError: 'use --overwrite or choose another output',
                 IsADirectoryError: 'give a file, not a folder', PermissionError: 'check the file permissions'}
-        msg = f"{e.filename}: {e.strerror.lower()}"
         extra = next((h for t, h in hint.items() if isinstance(e, t)), None)
-        return f"{msg}; {extra}" if extra else msg
-    msg = str(e).strip() or type(e).__name__
-    return ' '.join(msg.split())  # one line, whatever the library put in it
+        return f"{e.filename}: {e.strerror.lower()}" + (f"; {extra}" if extra else '')
+    return ' '.join((str(e).strip() or type(e).__name__).split())  # one line, whatever the library put in it
 
-# %% ../nbs/30_cli.ipynb #d2f28c4b
+# %% ../nbs/30_cli.ipynb #1c755d62
 def _existing(path, what:str) -> Path:
     "`path` as a `Path`, or `FileNotFoundError` saying which `what` is missing."
     p = Path(path)
@@ -37,126 +33,153 @@ def _rpl_for(raw:Path, rpl=None) -> Path:
     "The `.rpl` header given, or the one next to `raw` with the same name."
     return _existing(rpl if rpl is not None else raw.with_suffix('.rpl'), '.rpl header (use --rpl FILE)')
 
-# %% ../nbs/30_cli.ipynb #b98fc336
-def cmd_convert(args):
-    "Convert a `.raw`/`.rpl` scan into a `.datastack`."
-    raw = _existing(args.raw, '.raw scan file')
-    rpl = _rpl_for(raw, args.rpl)
-    out = Path(args.output) if args.output else raw.with_suffix('.datastack')
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; use --overwrite to replace it or -o to choose another name")
-    from maxrf4u.convert import raw_to_datastack
-    written = raw_to_datastack(raw, rpl, datastack_file=out, verbose=not args.quiet, sigma=args.sigma,
-                               flip_horizontal=args.flip_horizontal, flip_vertical=args.flip_vertical,
-                               overwrite=args.overwrite)
-    print(f"Wrote {written}")
+def _output(path, overwrite:bool) -> Path:
+    "Output `path`, its folder created; `FileExistsError` if it exists and `overwrite` is not set."
+    p = Path(path)
+    if p.exists() and not overwrite: raise FileExistsError(f"{p} already exists; use --overwrite to replace it, or choose another output")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
 
-# %% ../nbs/30_cli.ipynb #29366f84
+# %% ../nbs/30_cli.ipynb #d9c8a6c3
+def cmd_convert(args):
+    "Convert `.raw`/`.rpl` scans into `.datastack` files; status 1 if any failed."
+    from maxrf4u.convert import _scan_files, _convert_jobs
+    raws = _scan_files(args.raw)
+    if len(raws) > 1 and (args.output or args.rpl):
+        raise MaxrfError(f"-o and --rpl name one file, but {len(raws)} scans were given; convert them one by one, or drop -o/--rpl")
+    for raw in raws: _existing(raw, '.raw scan file')
+    jobs = [(raw, _rpl_for(raw, args.rpl), Path(args.output) if args.output else raw.with_suffix('.datastack')) for raw in raws]
+    for *_, out in jobs: out.parent.mkdir(parents=True, exist_ok=True)
+    client = None
+    if args.scheduler:
+        from distributed import Client
+        client = Client(args.scheduler)
+    kw = dict(sigma=args.sigma, flip_horizontal=args.flip_horizontal, flip_vertical=args.flip_vertical)
+    summary = _convert_jobs(jobs, overwrite=args.overwrite, verbose=not args.quiet, client=client, **kw)
+    print(summary)
+    return 0 if summary.ok else 1
+
+# %% ../nbs/30_cli.ipynb #a63358db
 def cmd_tree(args):
     "Print the datasets in a `.datastack`."
-    f = _existing(args.file, '.datastack file')
     from maxrf4u.storage import tree
-    tree(f, show_arrays=args.arrays)
+    tree(_existing(args.file, '.datastack file'), show_arrays=args.arrays)
 
-# %% ../nbs/30_cli.ipynb #2ff4d3f8
 def cmd_repack(args):
     "Keep only the latest version of every dataset, under its base name."
-    f = _existing(args.file, '.datastack file')
     from maxrf4u.storage import repack
+    f = _existing(args.file, '.datastack file')
     repack(f, verbose=not args.quiet)
     print(f"Repacked {f}")
 
-# %% ../nbs/30_cli.ipynb #7487636e
-def _preview(raw:Path, rpl:Path, png=None, verbose=False) -> Path:
-    "Write the orientation preview of `raw`; return the PNG path (`png` when given)."
+# %% ../nbs/30_cli.ipynb #b322dd96
+def _preview(raw:Path, rpl:Path, png=None, overwrite=False, verbose=False) -> Path:
+    "Write the orientation preview of `raw` to `png` (default: `<raw>_preview.png` beside it); return its path."
+    import matplotlib; matplotlib.use('Agg')  # a file, not a window
+    import matplotlib.pyplot as plt
     from maxrf4u.preview import make_raw_preview
-    if png is None:
-        make_raw_preview(raw, rpl, show=False, verbose=verbose)
-        return raw.parent / f'{raw.name}_preview.png'  # the name make_raw_preview gives it
-    import matplotlib.pyplot as plt  # save under the asked name; never touch a default-named preview
-    Path(png).parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(png, make_raw_preview(raw, rpl, show=False, save=False, verbose=verbose), cmap='gray', vmin=0, vmax=1)
-    return Path(png)
+    png = _output(png if png is not None else raw.parent / f'{raw.name}_preview.png', overwrite)
+    plt.imsave(png, make_raw_preview(raw, rpl, save=False, verbose=verbose), cmap='gray', vmin=0, vmax=1)
+    return png
 
-# %% ../nbs/30_cli.ipynb #cc7249e1
 def cmd_preview(args):
     "Save a preview image of a `.raw` scan to check its orientation before converting."
     raw = _existing(args.raw, '.raw scan file')
-    print(f"Wrote {_preview(raw, _rpl_for(raw, args.rpl), args.output, verbose=not args.quiet)}")
+    print(f"Wrote {_preview(raw, _rpl_for(raw, args.rpl), args.output, args.overwrite, verbose=not args.quiet)}")
 
-# %% ../nbs/30_cli.ipynb #78511a9e
+# %% ../nbs/30_cli.ipynb #1224ba96
+_DEMO = ['demo_scan.raw', 'demo_scan.rpl', 'demo_scan.raw_preview.png', 'demo_scan.datastack', 'demo_scan_spectra.png']
+
 def run_demo(folder='maxrf4u_demo', # folder for the demo files (created if needed)
              verbose=True, # progress bars and messages
              height=96, width=128, # size of the synthetic scan in pixels (4096 channels each)
+             overwrite=False, # replace the files of an earlier demo in `folder`
             ) -> dict:
-    "Write a synthetic scan in `folder`, convert it, save the preview and spectra PNGs; return their paths."
+    "Write a synthetic scan in `folder`, save its preview, convert it, plot its spectra; return the paths by role."
     from maxrf4u.synthetic import write_synthetic_scan
     from maxrf4u.convert import raw_to_datastack
-    from maxrf4u.plots import plot_spectra
-    from maxrf4u.storage import tree
-    import matplotlib
-    matplotlib.use('Agg')  # no window from a terminal; the PNG is the result
-    import matplotlib.pyplot as plt
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    raw, rpl, preview, datastack, spectra = [_output(folder / n, overwrite) for n in _DEMO]
     say = print if verbose else (lambda *a, **k: None)
     say(f"Writing a synthetic scan in {folder}/ ...")
-    raw, rpl = write_synthetic_scan(folder / 'demo_scan.raw', height=height, width=width, verbose=verbose)
-    preview = _preview(raw, rpl, folder / 'demo_scan_preview.png')
-    datastack = Path(raw_to_datastack(raw, rpl, datastack_file=folder / 'demo_scan.datastack',
-                                      verbose=verbose, overwrite=True))  # a re-run replaces its own demo
-    fig = plot_spectra(datastack)
-    spectra = folder / 'demo_scan_spectra.png'
-    fig.savefig(spectra, dpi=100, bbox_inches='tight'); plt.close(fig)
-    if verbose:
-        tree(datastack)
-        print(f"\nDone. Everything is in {folder.resolve()}:")
-        for label, p in [('scan', raw), ('header', rpl), ('datastack', datastack),
-                         ('preview', preview), ('spectra', spectra)]: print(f"  {label:<10} {p}")
-        print(f"Next: maxrf4u tree {datastack} --arrays   (or open it in Jupyter with maxrf4u.DataStack)")
-    return dict(raw=raw, rpl=rpl, datastack=datastack, preview=preview, spectra=spectra)
+    write_synthetic_scan(raw, height=height, width=width, verbose=verbose)
+    _preview(raw, rpl, preview, overwrite=True)
+    raw_to_datastack(raw, rpl, datastack_file=datastack, verbose=verbose, overwrite=overwrite)
+    _save_spectra(datastack, spectra)
+    paths = dict(raw=raw, rpl=rpl, preview=preview, datastack=datastack, spectra=spectra)
+    if verbose: _report_demo(paths)
+    return paths
 
-# %% ../nbs/30_cli.ipynb #5fd98ebb
+# %% ../nbs/30_cli.ipynb #4a6cdf81
+def _save_spectra(datastack, png):
+    "Save the max and sum spectra plot of `datastack` as `png`."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from maxrf4u.plots import plot_spectra
+    fig, ax = plt.subplots(figsize=(8, 5))
+    plot_spectra(datastack, ax=ax)
+    fig.savefig(png, dpi=100, bbox_inches='tight'); plt.close(fig)
+
+def _report_demo(paths):
+    "Print the tree of the demo's datastack and where everything is."
+    from maxrf4u.storage import tree
+    tree(paths['datastack'])
+    print(f"\nDone. Everything is in {paths['raw'].parent.resolve()}:")
+    for label, p in paths.items(): print(f"  {label:<10} {p}")
+    print(f"Next: maxrf4u tree {paths['datastack']} --arrays   (or open it in Jupyter with maxrf4u.DataStack)")
+
 def cmd_demo(args):
     "Run the demo in `args.dir`."
-    run_demo(args.dir, verbose=not args.quiet)
+    run_demo(args.dir, verbose=not args.quiet, overwrite=args.overwrite)
 
-# %% ../nbs/30_cli.ipynb #fdae5311
+# %% ../nbs/30_cli.ipynb #b1895301
+def _add_convert(sub):
+    c = sub.add_parser('convert', help='convert Bruker .raw/.rpl scans into .datastack files (smoothed cube, max and sum spectra)',
+                       description='Convert Bruker .raw/.rpl scans into .datastack files. Several scans or patterns may be given.')
+    c.add_argument('raw', metavar='SCAN.raw', nargs='+', help="the .raw scan files, or patterns such as 'scans/*.raw' (quoted)")
+    c.add_argument('--rpl', metavar='FILE', help='the .rpl header (default: SCAN.rpl; one scan only)')
+    c.add_argument('-o', '--output', metavar='OUT', help='output .datastack (default: SCAN.datastack; one scan only)')
+    c.add_argument('--sigma', type=float, default=7, help='Gaussian smoothing width in channels; 0 stores raw counts (default: 7)')
+    c.add_argument('--flip-horizontal', action='store_true', help='mirror the columns (left-right)')
+    c.add_argument('--flip-vertical', action='store_true', help='mirror the rows (top-bottom)')
+    c.add_argument('--scheduler', metavar='ADDRESS', help='spread the scans over the dask.distributed cluster at ADDRESS')
+    return c
+
+def _add_simple(sub):
+    t = sub.add_parser('tree', help='list the datasets in a .datastack', description='List the datasets in a .datastack.')
+    t.add_argument('file', metavar='FILE', help='the .datastack file')
+    t.add_argument('--arrays', action='store_true', help='also show shapes, chunks, dtypes, sizes and codecs')
+    v = sub.add_parser('preview', help='save a preview PNG of a .raw scan to check its orientation',
+                       description='Save a preview PNG of a .raw scan to check its orientation.')
+    v.add_argument('raw', metavar='SCAN.raw', help='the .raw scan file')
+    v.add_argument('--rpl', metavar='FILE', help='the .rpl header (default: SCAN.rpl)')
+    v.add_argument('-o', '--output', metavar='PNG', help='output PNG (default: SCAN.raw_preview.png)')
+    r = sub.add_parser('repack', help='keep only the latest version of every dataset in a .datastack',
+                       description='Keep only the latest version of every dataset in a .datastack.')
+    r.add_argument('file', metavar='FILE', help='the .datastack file (replaced atomically)')
+    d = sub.add_parser('demo', help='write a small synthetic scan, convert it, and save its preview and spectra plots',
+                       description='Write a small synthetic scan, convert it, and save its preview and spectra plots.')
+    d.add_argument('dir', metavar='DIR', nargs='?', default='maxrf4u_demo', help='folder for the demo files (default: ./maxrf4u_demo)')
+    return dict(tree=t, preview=v, repack=r, demo=d)
+
+# %% ../nbs/30_cli.ipynb #e5340694
+_COMMANDS = dict(convert=cmd_convert, tree=cmd_tree, preview=cmd_preview, repack=cmd_repack, demo=cmd_demo)
+_WRITES, _QUIET = ('convert', 'preview', 'demo'), ('convert', 'preview', 'repack', 'demo')
+
 def make_parser() -> argparse.ArgumentParser:
     "The `maxrf4u` argument parser with its subcommands."
     p = argparse.ArgumentParser(prog='maxrf4u', description='Convert and inspect MA-XRF scans stored as .datastack files.')
     p.add_argument('--version', action='version', version=f'maxrf4u {__version__}')
     p.add_argument('--traceback', action='store_true', help='show the full Python traceback on errors')
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
-    def add(name, func, help):
-        s = sub.add_parser(name, help=help, description=help)
-        s.set_defaults(func=func)
-        return s
-    c = add('convert', cmd_convert, 'convert a Bruker .raw/.rpl scan into a .datastack (smoothed cube, max and sum spectra)')
-    c.add_argument('raw', metavar='SCAN.raw', help='the .raw scan file')
-    c.add_argument('--rpl', metavar='FILE', help='the .rpl header (default: SCAN.rpl)')
-    c.add_argument('-o', '--output', metavar='OUT', help='output .datastack (default: SCAN.datastack)')
-    c.add_argument('--sigma', type=float, default=7, help='Gaussian smoothing width in channels; 0 stores raw counts (default: 7)')
-    c.add_argument('--flip-horizontal', action='store_true', help='mirror the columns (left-right)')
-    c.add_argument('--flip-vertical', action='store_true', help='mirror the rows (top-bottom)')
-    c.add_argument('--overwrite', action='store_true', help='replace OUT if it exists')
-    c.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
-    t = add('tree', cmd_tree, 'list the datasets in a .datastack')
-    t.add_argument('file', metavar='FILE', help='the .datastack file')
-    t.add_argument('--arrays', action='store_true', help='also show shapes, chunks, dtypes, sizes and codecs')
-    v = add('preview', cmd_preview, 'save a preview PNG of a .raw scan to check its orientation')
-    v.add_argument('raw', metavar='SCAN.raw', help='the .raw scan file')
-    v.add_argument('--rpl', metavar='FILE', help='the .rpl header (default: SCAN.rpl)')
-    v.add_argument('-o', '--output', metavar='PNG', help='output PNG (default: SCAN.raw_preview.png)')
-    v.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
-    r = add('repack', cmd_repack, 'keep only the latest version of every dataset in a .datastack')
-    r.add_argument('file', metavar='FILE', help='the .datastack file (replaced atomically)')
-    r.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
-    d = add('demo', cmd_demo, 'write a small synthetic scan, convert it, and save its preview and spectra plots')
-    d.add_argument('dir', metavar='DIR', nargs='?', default='maxrf4u_demo', help='folder for the demo files (default: ./maxrf4u_demo)')
-    d.add_argument('-q', '--quiet', action='store_true', help='no progress bars or messages')
+    parsers = {'convert': _add_convert(sub), **_add_simple(sub)}
+    for name, s in parsers.items():
+        s.set_defaults(func=_COMMANDS[name])
+        if name in _WRITES: s.add_argument('--overwrite', action='store_true', help='replace output files that exist')
+        if name in _QUIET: s.add_argument('-q', '--quiet', action='store_true', help='no progress bars or messages')
     return p
 
-# %% ../nbs/30_cli.ipynb #a6eca566
+# %% ../nbs/30_cli.ipynb #e4234cdf
 _USER_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, MaxrfError)
 
 def main(argv=None) -> int:
@@ -164,7 +187,7 @@ def main(argv=None) -> int:
     parser = make_parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return e.code  # --help, --version and usage errors (argparse printed them)
-    try: args.func(args)
+    try: return args.func(args) or 0
     except _USER_ERRORS as e:
         if args.traceback: raise
         print(f"maxrf4u {args.command}: error: {_user_error_message(e)}", file=sys.stderr)
@@ -172,7 +195,3 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"maxrf4u {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
-
-# %% ../nbs/30_cli.ipynb #1adadf64
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # `python -m maxrf4u.cli`; not in a notebook
