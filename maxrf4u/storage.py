@@ -235,18 +235,19 @@ def _encode(arr, name, attrs=None, verbose=None):
             bar.update(block.nbytes)
     yield f'{name}/zarr.json', meta
 
-# %% ../nbs/10_storage.ipynb #e4324c27
+# %% ../nbs/10_storage.ipynb #1b68d8c4
 def _append(arr, datapath, datastack_file, attrs=None, verbose=None):
     "Append `arr` (already checked) as a new version of `datapath`; return the name written."
     from maxrf4u.zipstack import ZipAppender
     path = os.fspath(datastack_file)
     if not os.path.isfile(path): raise _missing(path)
     with ZipAppender(path) as z:
-        if _format(z.names, path) == 2:
+        snap = _Snapshot(path)  # under the lock: the state this append builds on, every piece of metadata checked
+        snap.close()
+        if snap.format == 2:
             raise DatastackError(f"{path!r} was written by maxrf4u 0.1.x (zarr v2 format), which is read-only here; "
                                  "rewrite it in today's format with repack() first. Nothing was written.")
-        existing = {n.partition('/')[0] for n in z.names if n.count('/') == 1 and n.endswith('/zarr.json')}
-        name = underscorify(datapath, existing)
+        name = underscorify(datapath, snap.arrays)
         for key, data in _encode(arr, name, {**provenance(), **(attrs or {})}, verbose): z.add(key, data)
         z.commit()
     return name

@@ -182,15 +182,15 @@ def test_raw_truncated_after_header_check(scan, tmp_path, monkeypatch):
 def test_keyboard_interrupt_mid_conversion(scan, tmp_path, monkeypatch):
     "Ctrl-C after the first shards were written: KeyboardInterrupt propagates, nothing at the target, no temp file."
     raw, rpl, ref, ref_content, T = scan
-    import maxrf4u.convert as conv
-    real_tqdm = conv.tqdm
+    import tqdm.auto
+    real_tqdm = tqdm.auto.tqdm
     class InterruptingBar(real_tqdm):
         seen = 0     # our own count: a disabled tqdm (verbose=False) does not count
         def update(self, n=1):
             super().update(n)
             InterruptingBar.seen += 1
             if InterruptingBar.seen >= 2: raise KeyboardInterrupt   # after two shards were written
-    monkeypatch.setattr(conv, 'tqdm', InterruptingBar)
+    monkeypatch.setattr(tqdm.auto, 'tqdm', InterruptingBar)
     d = tmp_path / 'ki'; d.mkdir()
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
