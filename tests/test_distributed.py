@@ -39,10 +39,12 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def client(tmp_path_factory):
+    import dask
     from distributed import Client, LocalCluster
-    scratch = tmp_path_factory.mktemp('dask')   # not dask's default, a dask-scratch-space folder left in the temp folder
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                      local_directory=scratch) as cluster, \
+    # the scratch folders of scheduler and workers go to pytest's temporary folder (dask's default, a
+    # dask-scratch-space folder in TMPDIR, is never removed)
+    with dask.config.set({'temporary-directory': str(tmp_path_factory.mktemp('dask'))}), \
+         LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
          Client(cluster) as c:
         yield c
 
