@@ -6,7 +6,7 @@
 __all__ = ['SIG_LFH', 'SIG_CDH', 'SIG_EOCD', 'SIG_EOCD64', 'SIG_LOC64', 'MAX16', 'MAX32', 'Entry', 'ZipIndex', 'read_index',
            'ZipAppender', 'repair', 'clean_stale_temps', 'new_zip', 'ZipStoreReader']
 
-# %% ../nbs/03_zipstack.ipynb #7a7f7b43
+# %% ../nbs/03_zipstack.ipynb #903e8c32
 import os, re, time, zlib, struct, fcntl, errno, secrets, contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from zarr.abc.store import Store, ByteRequest, RangeByteRequest, OffsetByteReque
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from .errors import DatastackError
+from .ripple import _into   # attach a method to a class, one method per cell
 
 # %% ../nbs/03_zipstack.ipynb #97b6507f
 _LFH = struct.Struct('<IHHHHHIIIHH')       # local file header (30 bytes) + name + extra
@@ -31,16 +32,6 @@ _MADE_BY = (3 << 8) | 45                   # unix, zip spec 4.5 (zip64)
 _MARK_ID = 0x6d78                          # private extra field of the first directory record:
 _MARK = b'maxrf4u:'                        # b'maxrf4u:<entries>:<directory offset>' = local headers follow our layout
 _PAT_TMP = re.compile(r'^\..+\.\d+\.[0-9a-f]{8}\.partial$')
-
-# %% ../nbs/03_zipstack.ipynb #400f5c70
-def _into(cls, name):
-    "Decorator: attach the function (or property) to `cls` as `name`, so that one notebook cell holds one method."
-    def deco(f):
-        fn = f.fget if isinstance(f, property) else f
-        fn.__name__, fn.__qualname__ = name, f'{cls.__name__}.{name}'
-        setattr(cls, name, f)
-        return f
-    return deco
 
 # %% ../nbs/03_zipstack.ipynb #7e1f34e9
 class Entry(NamedTuple):
