@@ -215,13 +215,10 @@ def hygiene_problems(fname, page, nb, most=3):
         if CODE_FIGURE_ALT not in m.group(0):
             tag = re.sub(r'base64,[^"]*', 'base64,...', m.group(0))
             found.append(f'image without alternative text: {tag[:120]}')
-    out, per_kind = [], {}
-    for f in dict.fromkeys(found):
-        kind = f.split(' ', 2)[0] + f.split(' ', 2)[1]
-        per_kind[kind] = per_kind.get(kind, 0) + 1
-        if per_kind[kind] <= most: out.append(f'{fname}: {f}')
-        elif per_kind[kind] == most + 1: out.append(f'{fname}: ... and more like the one above')
-    return out
+    kinds = {}
+    for f in dict.fromkeys(found): kinds.setdefault(' '.join(f.split(' ', 2)[:2]), []).append(f)
+    return [f'{fname}: {f}' for fs in kinds.values() for f in fs[:most]] + \
+           [f'{fname}: ... and {len(fs) - most} more of the kind "{k}"' for k, fs in kinds.items() if len(fs) > most]
 
 
 def code_figures_without_alt(page):
