@@ -2,15 +2,18 @@
 """Build the documentation site in `_docs/` without Quarto.
 
     python .ci/build_docs.py            # build _docs/index.html and one page per notebook
-    python .ci/build_docs.py --check    # ... and fail unless every page exists and shows its API entries
+    python .ci/build_docs.py --check    # ... and fail unless every page exists and shows its API entries,
+                                        # and no page shows a machine path, a traceback, a progress bar
+                                        # saved as stderr or an image without alternative text
 
 Steps: nbdev's own notebook processing (`nbdev.serve.proc_nbs`, what `nbdev_docs` runs before
 Quarto: front matter, `show_doc` for every exported name, links between pages) writes `_proc/`;
 then nbconvert renders each processed notebook, with the outputs kept in it, to HTML, and this
 script adds a sidebar linking all pages. Quarto-only markup (attribute braces, fenced divs, cell
-options) is translated or removed on the way. On GitHub the deploy workflow uses Quarto instead.
+options) is translated or removed on the way; a code cell's `#| fig-alt: text` becomes the alternative
+text of the figures it draws (as in Quarto). On GitHub the deploy workflow uses Quarto instead.
 """
-import argparse, base64, html, importlib, json, mimetypes, re, shutil, sys
+import argparse, base64, html, importlib, mimetypes, re, shutil, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +67,7 @@ def prepare(nb):
         opts, body = {}, []
         for line in src.splitlines():
             m = DIRECTIVE.match(line)
-            if m: opts[m.group(1).lower()] = m.group(2).lower()
+            if m: opts[m.group(1).lower()] = m.group(2) if m.group(1).lower() == 'fig-alt' else m.group(2).lower()
             else: body.append(line)
         if opts.get('include') == 'false' or 'hide' in opts: continue
         tags = c.setdefault('metadata', {}).setdefault('tags', [])
@@ -72,6 +75,10 @@ def prepare(nb):
         if opts.get('output') == 'false': tags.append('remove_output')
         c['source'] = '\n'.join(body)
         for o in c.get('outputs', []):
+            png = o.get('data', {}).get('image/png')
+            if png and opts.get('fig-alt'):   # nbconvert has no alt text for figures: render the image as HTML
+                src = ''.join(png).replace('\n', '')
+                o['data'] = {'text/html': f'<img src="data:image/png;base64,{src}" alt="{html.escape(opts["fig-alt"])}">'}
             md = o.get('data', {}).get('text/markdown')
             if md is not None: o['data']['text/markdown'] = clean_md(''.join(md))
             if 'text/markdown' in o.get('data', {}) and 'text/html' not in o['data']:
@@ -148,13 +155,86 @@ def render(proc, out, nbs):
     return docs
 
 
+# What a reader must never see on a page: paths of the machine that ran the notebook (temporary folders
+# made by tempfile.mkdtemp, pytest, multiprocessing, dask; the work tree), and Python tracebacks.
+MACHINE_PATH = re.compile(r"""/tmp/tmp[\w-]*                          # tempfile.mkdtemp() default names
+                             | /tmp/(?:pytest-of-|pymp-|dask-scratch)[\w.-]*
+                             | /tmp/[\w.-]*?[-_.](?=[a-z_]*[0-9_])[a-z0-9_]{8}\b  # mkdtemp(prefix=...): prefix + 8 random
+                             | /work/[\w.-]*""", re.X)
+TRACEBACK = re.compile(r'Traceback \(most recent call last\)')
+ANSI_RED = re.compile(r'\x1b\[(?:[0-9;]*;)?(?:31|91|41)m')                  # red text or background
+ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+PROGRESS_BAR = re.compile(r'\d+%\||\[\d+:\d\d<|[\d.]+\s*(?:it|[kMG]?B)/s\]')   # tqdm: " 45%|####", "[00:02<00:12", "15.5kB/s]"
+EMPTY_ALT = re.compile(r'!\[\s*\]\(|<img(?![^>]*\balt="[^"]*\w)[^>]*>', re.I)    # ![](...), <img> without (non-empty) alt
+CODE_FIGURE_ALT = 'alt="No description has been provided for this image"'    # what nbconvert gives figures of code
+
+
+def excerpt(text, start, end, width=60):
+    "What a reader sees around text[start:end] of a page: one line, without tags and ANSI codes."
+    s = re.sub(r'^[^<]*?>|<[^>]*$', '', text[max(0, start - 10 * width):end + 10 * width])   # cut tags at the edges
+    s = ' '.join(html.unescape(re.sub(r'<[^>]*>', ' ', ANSI.sub('', s))).split())
+    key = ' '.join(html.unescape(re.sub(r'<[^>]*>', ' ', text[start:end])).split())
+    i = max(s.find(key), 0)
+    return s[max(0, i - width):i + len(key) + width]
+
+
+def page_text(page):
+    "The page's HTML without embedded data (data: URIs), scripts and styles: what may show machine paths."
+    t = re.sub(r'<(script|style)\b.*?</\1>', '', page, flags=re.S | re.I)
+    return re.sub(r'data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+', 'data:...', t)
+
+
+def shown_outputs(nb):
+    "(name of the cell, its outputs) of every code cell whose outputs the page shows (not tagged remove_output)."
+    for c in nb['cells']:
+        if c['cell_type'] == 'code' and c.get('outputs') and 'remove_output' not in c.get('metadata', {}).get('tags', []):
+            src = ''.join(c['source']).strip().splitlines()
+            yield (f'cell starting {src[0][:50]!r}' if src else 'a cell'), c['outputs']
+
+
+def hygiene_problems(fname, page, nb, most=3):
+    """What a page must not show, each with an excerpt: machine paths, tracebacks, progress bars and red
+    (error) text saved as stderr output, images without alternative text. At most `most` of each kind."""
+    found, text = [], page_text(page)
+    for m in MACHINE_PATH.finditer(text):
+        found.append(f'machine path {m.group(0)!r}: "...{excerpt(text, m.start(), m.end())}..."')
+    for m in TRACEBACK.finditer(text):
+        found.append(f'Python traceback: "...{excerpt(text, m.start(), m.end(), 100)}..."')
+    for cell, outputs in shown_outputs(nb):
+        for o in outputs:
+            if o.get('output_type') == 'error':
+                found.append(f'error output in {cell}: {o.get("ename")}: {str(o.get("evalue"))[:120]}')
+        stderr = ''.join(''.join(o.get('text', '')) for o in outputs if o.get('output_type') == 'stream' and o.get('name') == 'stderr')
+        if PROGRESS_BAR.search(stderr):
+            bars = [x.strip() for x in re.split(r'[\r\n]', ANSI.sub('', stderr)) if PROGRESS_BAR.search(x)]
+            found.append(f'progress bar saved as stderr output in {cell}: {bars[-1][:100]!r} '
+                         '(run it with verbose=False, or clear that output)')
+        if ANSI_RED.search(stderr):
+            found.append(f'red (error) text on stderr in {cell}: {ANSI.sub("", stderr).strip()[:120]!r}')
+    for m in EMPTY_ALT.finditer(page):
+        if CODE_FIGURE_ALT not in m.group(0):
+            tag = re.sub(r'base64,[^"]*', 'base64,...', m.group(0))
+            found.append(f'image without alternative text: {tag[:120]}')
+    kinds = {}
+    for f in dict.fromkeys(found): kinds.setdefault(' '.join(f.split(' ', 2)[:2]), []).append(f)
+    return [f'{fname}: {f}' for fs in kinds.values() for f in fs[:most]] + \
+           [f'{fname}: ... and {len(fs) - most} more of the kind "{k}"' for k, fs in kinds.items() if len(fs) > most]
+
+
+def code_figures_without_alt(page):
+    "How many figures drawn by code have no alternative text (no `#| fig-alt:` in their cell)."
+    return page.count(CODE_FIGURE_ALT)
+
+
 def check(docs, out):
-    "Every page exists, and each module's public names appear as API entries on its notebook's page."
+    """Every page exists, each module's public names appear as API entries on its notebook's page, and no page
+    shows what a reader must not see (see `hygiene_problems`)."""
     problems = []
     for p, nb, fname in docs:
         page = out / fname
         if not page.is_file() or page.stat().st_size < 1000: problems.append(f'{page}: missing or empty'); continue
         text = page.read_text(encoding='utf-8')
+        problems += hygiene_problems(fname, text, nb)
         for link in sorted(set(re.findall(r'href="([^":#]+\.ipynb)', text))):
             problems.append(f'{page}: link to {link}, which is not a notebook of the docs')
         src = (ROOT / cfg()['nbs_path'] / p.name).read_text(encoding='utf-8')
@@ -190,9 +270,13 @@ def main(argv=None):
     print(f'Docs: {len(docs)} pages in {out}/ (open {out / "index.html"})')
     if a.check:
         problems = check(docs, out)
+        figs = {f: n for _, _, f in docs if (n := code_figures_without_alt((out / f).read_text(encoding='utf-8')))}
+        if figs: print('note: figures drawn by code without alternative text (add `#| fig-alt: ...` to their cell): ' +
+                       ', '.join(f'{f} {n}' for f, n in figs.items()))
         for pr in problems: print('docs check failed:', pr, file=sys.stderr)
         if problems: return 1
-        print('Docs check passed: every page exists and shows its API entries.')
+        print('Docs check passed: every page exists and shows its API entries; no machine paths, tracebacks, '
+              'stderr progress bars or images without alternative text.')
     return 0
 
 

@@ -6,19 +6,20 @@
 __all__ = ['SIG_LFH', 'SIG_CDH', 'SIG_EOCD', 'SIG_EOCD64', 'SIG_LOC64', 'MAX16', 'MAX32', 'Entry', 'ZipIndex', 'read_index',
            'ZipAppender', 'repair', 'clean_stale_temps', 'new_zip', 'ZipStoreReader']
 
-# %% ../nbs/03_zipstack.ipynb #bf25e64e
-import os, re, sys, time, zlib, struct, fcntl, errno, secrets, contextlib
+# %% ../nbs/03_zipstack.ipynb #903e8c32
+import os, re, time, zlib, struct, fcntl, errno, secrets, contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Iterable
+from typing import NamedTuple
 from collections.abc import AsyncIterator
 
 from zarr.abc.store import Store, ByteRequest, RangeByteRequest, OffsetByteRequest, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from .errors import DatastackError
+from .ripple import _into   # attach a method to a class, one method per cell
 
-# %% ../nbs/03_zipstack.ipynb #00d90aa6
+# %% ../nbs/03_zipstack.ipynb #97b6507f
 _LFH = struct.Struct('<IHHHHHIIIHH')       # local file header (30 bytes) + name + extra
 _CDH = struct.Struct('<IHHHHHHIIIHHHHHII')  # central directory header (46 bytes) + name + extra + comment
 _EOCD = struct.Struct('<IHHHHIIH')         # end of central directory (22 bytes) + comment
@@ -32,14 +33,6 @@ _MARK_ID = 0x6d78                          # private extra field of the first di
 _MARK = b'maxrf4u:'                        # b'maxrf4u:<entries>:<directory offset>' = local headers follow our layout
 _PAT_TMP = re.compile(r'^\..+\.\d+\.[0-9a-f]{8}\.partial$')
 
-def _into(cls, name):
-    "Decorator: attach the function to `cls` as method `name` (so one notebook cell holds one method)."
-    def deco(f):
-        f.__name__, f.__qualname__ = name, f'{cls.__name__}.{name}'
-        setattr(cls, name, f)
-        return f
-    return deco
-
 # %% ../nbs/03_zipstack.ipynb #7e1f34e9
 class Entry(NamedTuple):
     "One zip entry: where its data starts in the file, its size and CRC-32, and the fields a directory needs."
@@ -52,7 +45,7 @@ class Entry(NamedTuple):
     dos_time: int = 0
     dos_date: int = 0x21  # 1980-01-01
 
-# %% ../nbs/03_zipstack.ipynb #3fddc534
+# %% ../nbs/03_zipstack.ipynb #b1244a2f
 @dataclass
 class ZipIndex:
     "The committed state of a datastack zip: entry table and where the committed bytes end."
@@ -65,8 +58,6 @@ class ZipIndex:
     ours: bool = False     # local headers follow our layout (data offsets computed, not read)
 
     @property
-    def eocd_end(self): return self.committed_length
-    @property
     def uncommitted_bytes(self): return self.file_size - self.committed_length
     @property
     def names(self): return list(self.entries)
@@ -75,10 +66,11 @@ class ZipIndex:
         "Top-level datasets (names of arrays/groups at the root of the zarr group)."
         return sorted({n.split('/')[0] for n in self.entries if n.count('/') == 1 and n.endswith('/zarr.json')})
 
-# %% ../nbs/03_zipstack.ipynb #d733ed60
+# %% ../nbs/03_zipstack.ipynb #79b34720
 class _Bad(Exception):
     "Internal: these bytes are not a valid zip structure (the reason is the message)."
 
+# %% ../nbs/03_zipstack.ipynb #d0f2ef7b
 def _pread(fd, n, offset):
     "Read up to `n` bytes at `offset` (fewer only at the end of the file)."
     if n <= 1 << 30: return os.pread(fd, n, offset)
@@ -90,36 +82,48 @@ def _pread(fd, n, offset):
         got += b
     return bytes(mv[:got])
 
+# %% ../nbs/03_zipstack.ipynb #11c7854d
 def _dos(t=None):
     "(dos_time, dos_date) of time `t` (now by default)."
     lt = time.localtime(t)
     return (lt.tm_hour << 11) | (lt.tm_min << 5) | (lt.tm_sec // 2), max(lt.tm_year - 1980, 0) << 9 | lt.tm_mon << 5 | lt.tm_mday
 
+# %% ../nbs/03_zipstack.ipynb #301d0ae0
 def _local_extra_len(size, csize):
     "Length of the local-header extra field our writer uses: a zip64 block with both sizes when needed."
     return 20 if (size >= MAX32 or csize >= MAX32) else 0
 
-# %% ../nbs/03_zipstack.ipynb #99118d45
+# %% ../nbs/03_zipstack.ipynb #e4e059aa
+def _extra_field(extra, tag):
+    "Data of the first block with id `tag` in the extra field `extra`, or None."
+    j = 0
+    while j + 4 <= len(extra):
+        tp, ln = struct.unpack_from('<HH', extra, j)
+        if tp == tag: return bytes(extra[j + 4:j + 4 + ln])
+        j += 4 + ln
+    return None
+
+# %% ../nbs/03_zipstack.ipynb #f49b29df
+def _zip64(extra, *fields):
+    "`fields` (sizes, then header offset) with each 0xFFFFFFFF placeholder replaced by the next zip64 value of `extra`."
+    need = sum(f == MAX32 for f in fields)
+    if not need: return fields
+    data = _extra_field(extra, 1) or b''
+    if len(data) < 8 * need: raise _Bad('zip64 extra field missing or too short')
+    vals = iter(struct.unpack_from(f'<{need}Q', data))
+    return tuple(next(vals) if f == MAX32 else f for f in fields)
+
+# %% ../nbs/03_zipstack.ipynb #82b67611
 def _parse_cd(fd, buf, n, cd_offset, ours):
     "Parse `n` central-directory records in `buf`; every entry must lie before `cd_offset`."
     entries, pos, mv = {}, 0, memoryview(buf)
-    unpack = _CDH.unpack_from
     for _ in range(n):
         if pos + 46 > len(buf): raise _Bad('central directory is shorter than its entry count')
-        (sig, _, _, flags, method, t, d, crc, csize, usize, nlen, xlen, clen, _, _, _, hoff) = unpack(buf, pos)
+        (sig, _, _, flags, method, t, d, crc, csize, usize, nlen, xlen, clen, _, _, _, hoff) = _CDH.unpack_from(buf, pos)
         if sig != SIG_CDH: raise _Bad('bad central directory signature')
         p = pos + 46
         name = bytes(mv[p:p + nlen]).decode('utf-8' if flags & 0x800 else 'cp437')
-        if MAX32 in (usize, csize, hoff):
-            x, j = bytes(mv[p + nlen:p + nlen + xlen]), 0
-            while j + 4 <= len(x):
-                tp, ln = struct.unpack_from('<HH', x, j)
-                if tp == 1:
-                    vals, k = struct.unpack_from(f'<{ln // 8}Q', x, j + 4), 0
-                    if usize == MAX32: usize, k = vals[k], k + 1
-                    if csize == MAX32: csize, k = vals[k], k + 1
-                    if hoff == MAX32: hoff = vals[k]
-                j += 4 + ln
+        usize, csize, hoff = _zip64(mv[p + nlen:p + nlen + xlen], usize, csize, hoff)
         pos = p + nlen + xlen + clen
         if ours: doff = hoff + 30 + nlen + _local_extra_len(usize, csize)
         else:
@@ -133,11 +137,17 @@ def _parse_cd(fd, buf, n, cd_offset, ours):
     if pos != len(buf): raise _Bad('central directory size does not match its entries')
     return entries
 
-# %% ../nbs/03_zipstack.ipynb #fea0e0ec
+# %% ../nbs/03_zipstack.ipynb #0b87329b
+def _marked(buf, n, cd_off):
+    "Does the first directory record carry our marker for exactly this directory (`n` entries at `cd_off`)?"
+    if n == 0 or len(buf) < 46: return n == 0
+    nlen, xlen = struct.unpack_from('<HH', buf, 28)
+    return _extra_field(bytes(buf[46 + nlen:46 + nlen + xlen]), _MARK_ID) == _MARK + b'%d:%d' % (n, cd_off)
+
+# %% ../nbs/03_zipstack.ipynb #b29bcccc
 def _state_at(fd, p, rec):
     "Validate the EOCD at offset `p` (record bytes `rec`, comment included) -> (entries, ours)."
     sig, disk, cddisk, ndisk, n, cd_size, cd_off, clen = _EOCD.unpack_from(rec)
-    comment = rec[22:22 + clen]
     cd_end = p
     loc = os.pread(fd, 20, p - 20) if p >= 20 else b''
     if len(loc) == 20 and _LOC64.unpack(loc)[0] == SIG_LOC64:
@@ -155,19 +165,7 @@ def _state_at(fd, p, rec):
     ours = _marked(buf, n, cd_off)
     return _parse_cd(fd, buf, n, cd_off, ours), ours
 
-# %% ../nbs/03_zipstack.ipynb #ffb2b81d
-def _marked(buf, n, cd_off):
-    "Does the first directory record carry our marker for exactly this directory (`n` entries at `cd_off`)?"
-    if n == 0 or len(buf) < 46: return n == 0
-    nlen, xlen = struct.unpack_from('<HH', buf, 28)
-    x, j, want = bytes(buf[46 + nlen:46 + nlen + xlen]), 0, _MARK + b'%d:%d' % (n, cd_off)
-    while j + 4 <= len(x):
-        tp, ln = struct.unpack_from('<HH', x, j)
-        if tp == _MARK_ID: return x[j + 4:j + 4 + ln] == want
-        j += 4 + ln
-    return False
-
-# %% ../nbs/03_zipstack.ipynb #2bb40bf3
+# %% ../nbs/03_zipstack.ipynb #d95cf791
 def _state_ending_at(fd, end):
     "The committed state whose EOCD (plus comment) ends exactly at `end`, or raise `_Bad`."
     for span in (256, 22 + 65535):
@@ -176,12 +174,12 @@ def _state_ending_at(fd, end):
         i = tail.rfind(b'PK\x05\x06')
         while i >= 0:
             if i + 22 <= len(tail) and i + 22 + _EOCD.unpack_from(tail, i)[7] == len(tail):
-                entries, ours = _state_at(fd, end - n + i, tail[i:])
-                return entries, ours
+                return _state_at(fd, end - n + i, tail[i:])
             i = tail.rfind(b'PK\x05\x06', 0, i)
         if n == end: break
     raise _Bad('no end of central directory record at the end')
 
+# %% ../nbs/03_zipstack.ipynb #295c5258
 def _walk(fd, size):
     "Walk records from offset 0; return (entries, ours, committed_length) of the last valid EOCD, or None."
     pos, candidates = 0, []
@@ -191,16 +189,8 @@ def _walk(fd, size):
         if sig == SIG_LFH and len(h) >= 30:
             _, _, flags, _, _, _, _, csize, usize, nlen, xlen = _LFH.unpack_from(h)
             if flags & 8: break              # sizes follow the data: cannot hop over it
-            if MAX32 in (csize, usize):
-                x = os.pread(fd, xlen, pos + 30 + nlen)
-                j = 0
-                while j + 4 <= len(x):
-                    tp, ln = struct.unpack_from('<HH', x, j)
-                    if tp == 1:
-                        vals, k = struct.unpack_from(f'<{ln // 8}Q', x, j + 4), 0
-                        if usize == MAX32: usize, k = vals[k], k + 1
-                        if csize == MAX32: csize = vals[k]
-                    j += 4 + ln
+            try: usize, csize = _zip64(os.pread(fd, xlen, pos + 30 + nlen), usize, csize)
+            except (_Bad, struct.error): break
             pos += 30 + nlen + xlen + csize
         elif sig == SIG_CDH and len(h) >= 46:
             f = _CDH.unpack_from(h)
@@ -250,7 +240,7 @@ def _index_fd(fd, path, length=None):
         entries, ours, end = found
     return ZipIndex(Path(path), entries, end, size, st.st_ino, st.st_dev, ours)
 
-# %% ../nbs/03_zipstack.ipynb #f3568433
+# %% ../nbs/03_zipstack.ipynb #50c824b1
 def _open_ro(path):
     "Open `path` read-only; a missing file gives a FileNotFoundError naming it."
     try: return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -258,6 +248,7 @@ def _open_ro(path):
         raise FileNotFoundError(errno.ENOENT, f"No such .datastack file: {path} (check the folder and the "
                                 "file name; a new one is made by raw_to_datastack)", str(path)) from None
 
+# %% ../nbs/03_zipstack.ipynb #b9da1f29
 def read_index(path, committed_length=None) -> ZipIndex:
     "Read the committed state of the datastack zip at `path` without changing a byte."
     fd = _open_ro(path)
@@ -279,7 +270,7 @@ def _lock(path, create=False):
         except BaseException: os.close(fd); raise
         os.close(fd)
 
-# %% ../nbs/03_zipstack.ipynb #dc88b5f2
+# %% ../nbs/03_zipstack.ipynb #e542989e
 class ZipAppender:
     "Append entries to a datastack zip crash-safely: lock, repair the tail, add entries, commit (CD + EOCD, fsync)."
     CHUNK = 64 << 20
@@ -292,20 +283,7 @@ class ZipAppender:
         self.path = Path(path)
         self.fd = _fd if _fd is not None else _lock(self.path, create)
         self.repaired = 0
-        try:
-            size = os.fstat(self.fd).st_size
-            if size == 0 and (create or _fd is not None):
-                self._old, self._ours, self._end = {}, True, 0
-            else:
-                ix = _index_fd(self.fd, self.path)
-                self._old, self._ours, self._end = dict(ix.entries), ix.ours, ix.committed_length
-                if ix.uncommitted_bytes:  # an interrupted append: cut its incomplete tail off
-                    os.ftruncate(self.fd, self._end); os.fsync(self.fd)
-                    self.repaired = ix.uncommitted_bytes
-                    if verbose: print(f"repaired {self.path}: removed {self.repaired} bytes of an interrupted append")
-                if not ix.ours:   # files from other writers: keep the marker only if their layout is ours
-                    self._ours = all(e.data_offset == e.header_offset + 30 + len(n.encode()) +
-                                     _local_extra_len(e.size, e.compressed_size) for n, e in self._old.items())
+        try: self._load(create or _fd is not None, verbose)
         except BaseException:  # not a readable datastack: release the lock, never truncate a file we could not read
             os.close(self.fd); self.fd = None; raise
         self._new, self._pos, self._failed = {}, self._end, None
@@ -325,7 +303,24 @@ class ZipAppender:
 
     def __repr__(self): return f"ZipAppender({str(self.path)!r}, committed={len(self._old)}, pending={len(self._new)})"
 
-# %% ../nbs/03_zipstack.ipynb #5e9146b9
+# %% ../nbs/03_zipstack.ipynb #05aa3f9f
+@_into(ZipAppender, '_load')
+def _load(self, may_be_empty, verbose):
+    "Read the committed state of `self.fd`; cut off the tail of an interrupted append."
+    if may_be_empty and os.fstat(self.fd).st_size == 0:
+        self._old, self._ours, self._end = {}, True, 0
+        return
+    ix = _index_fd(self.fd, self.path)
+    self._old, self._ours, self._end = dict(ix.entries), ix.ours, ix.committed_length
+    if ix.uncommitted_bytes:  # an interrupted append: cut its incomplete tail off
+        os.ftruncate(self.fd, self._end); os.fsync(self.fd)
+        self.repaired = ix.uncommitted_bytes
+        if verbose: print(f"repaired {self.path}: removed {self.repaired} bytes of an interrupted append")
+    if not ix.ours:   # files from other writers: keep the marker only if their layout is ours
+        self._ours = all(e.data_offset == e.header_offset + 30 + len(n.encode()) +
+                         _local_extra_len(e.size, e.compressed_size) for n, e in self._old.items())
+
+# %% ../nbs/03_zipstack.ipynb #d4c16f7c
 @_into(ZipAppender, 'rollback')
 def _rollback(self):
     "Cut the file back to its last committed length and flush: undo everything since the last commit."
@@ -334,6 +329,14 @@ def _rollback(self):
         os.ftruncate(self.fd, self._end); os.fsync(self.fd)
     self._new, self._pos = {}, self._end
 
+# %% ../nbs/03_zipstack.ipynb #a75511aa
+def _os_hint(err):
+    "What to do about an OSError from writing, in words."
+    return {errno.ENOSPC: ' The disk is full: free space and try again.',
+            errno.EFBIG: ' The file became larger than allowed (file-size limit or file system limit).',
+            errno.EDQUOT: ' The disk quota is exceeded.'}.get(getattr(err, 'errno', None), '')
+
+# %% ../nbs/03_zipstack.ipynb #7f9735f7
 def _fail(self, what, err):
     "Roll back after `err` while doing `what`; return the DatastackError to raise."
     self._failed = err
@@ -343,12 +346,7 @@ def _fail(self, what, err):
         state = f"rolling back also failed ({e2}); run maxrf4u.zipstack.repair on it when the problem is fixed"
     return DatastackError(f"Could not {what} in {self.path}: {err}; {state}.{_os_hint(err)}")
 
-def _os_hint(err):
-    "What to do about an OSError from writing, in words."
-    return {errno.ENOSPC: ' The disk is full: free space and try again.',
-            errno.EFBIG: ' The file became larger than allowed (file-size limit or file system limit).',
-            errno.EDQUOT: ' The disk quota is exceeded.'}.get(getattr(err, 'errno', None), '')
-
+# %% ../nbs/03_zipstack.ipynb #cef729ec
 @_into(ZipAppender, 'close')
 def _close(self):
     "Roll back anything uncommitted, release the lock and close the file."
@@ -357,7 +355,7 @@ def _close(self):
     finally:
         os.close(self.fd); self.fd = None
 
-# %% ../nbs/03_zipstack.ipynb #e369341b
+# %% ../nbs/03_zipstack.ipynb #9b9fbb90
 def _write(fd, data, pos):
     "Write all of `data` at `pos` (pwrite may write less than asked); return the new position."
     mv = memoryview(data)
@@ -366,11 +364,29 @@ def _write(fd, data, pos):
         mv, pos = mv[n:], pos + n
     return pos
 
+# %% ../nbs/03_zipstack.ipynb #4a4024fa
 def _bytes_view(data):
     "A flat byte view of a bytes-like object (bytes, bytearray, contiguous numpy array)."
     mv = memoryview(data)
     return mv if (mv.ndim == 1 and mv.format in 'Bbc') else mv.cast('B')
 
+# %% ../nbs/03_zipstack.ipynb #10b1d663
+def _write_chunks(fd, chunks, pos):
+    "Write an iterable of bytes-like chunks from `pos`; return (new position, CRC-32 of all their bytes)."
+    crc = 0
+    for ch in chunks:
+        ch = _bytes_view(ch); crc = zlib.crc32(ch, crc); pos = _write(fd, ch, pos)
+    return pos, crc
+
+# %% ../nbs/03_zipstack.ipynb #2d1e36cf
+def _local_header(nb, crc, size, t, d):
+    "Local file header of an entry named `nb` (bytes) with `size` bytes, stored: zip64 sizes when needed."
+    z64 = size >= MAX32
+    return (_LFH.pack(SIG_LFH, 45 if z64 else 20, 0 if nb.isascii() else 0x800, 0, t, d, crc or 0,
+                      MAX32 if z64 else size, MAX32 if z64 else size, len(nb), 20 if z64 else 0) + nb +
+            (struct.pack('<HHQQ', 1, 16, size, size) if z64 else b''))
+
+# %% ../nbs/03_zipstack.ipynb #a48e48e2
 @_into(ZipAppender, 'add')
 def _add(self,
         name:str,        # zarr key, e.g. 'maxrf_cube/c/0/0/0'
@@ -382,35 +398,19 @@ def _add(self,
     if self._failed is not None: raise DatastackError(f"{self.path}: an earlier write failed ({self._failed}); open a new ZipAppender.")
     if not isinstance(name, str) or not name or name.startswith('/') or len(name.encode()) >= MAX16:
         raise DatastackError(f"Invalid zip entry name {name!r} for {self.path}: a non-empty relative string is needed.")
-    chunks = None
     try: mv = _bytes_view(data)
     except TypeError: mv = None    # not bytes-like: an iterable of chunks
-    if mv is not None:
-        size = mv.nbytes
-        if crc is None: crc = zlib.crc32(mv)
-    else:
-        if size is None: raise DatastackError(f"add({name!r}): give `size` when `data` is an iterable of chunks.")
-        chunks = data
-    nb = name.encode()
-    flags = 0 if name.isascii() else 0x800
-    z64 = size >= MAX32
-    t, d = _dos()
-    def header(c):
-        return (_LFH.pack(SIG_LFH, 45 if z64 else 20, flags, 0, t, d, c or 0, MAX32 if z64 else size,
-                          MAX32 if z64 else size, len(nb), 20 if z64 else 0) + nb +
-                (struct.pack('<HHQQ', 1, 16, size, size) if z64 else b''))
-    hoff = self._pos
+    if mv is not None: size, crc = mv.nbytes, (zlib.crc32(mv) if crc is None else crc)
+    elif size is None: raise DatastackError(f"add({name!r}): give `size` when `data` is an iterable of chunks.")
+    nb, (t, d), hoff = name.encode(), _dos(), self._pos
     try:
-        pos = _write(self.fd, header(crc), hoff)
-        doff = pos
-        if chunks is None: pos = _write(self.fd, mv, pos)
+        doff = _write(self.fd, _local_header(nb, crc, size, t, d), hoff)
+        if mv is not None: pos = _write(self.fd, mv, doff)
         else:
-            c = 0
-            for ch in chunks:
-                ch = _bytes_view(ch); c = zlib.crc32(ch, c); pos = _write(self.fd, ch, pos)
+            pos, c = _write_chunks(self.fd, data, doff)
             if pos - doff != size: raise ValueError(f"the chunks held {pos - doff} bytes, not size={size}")
             if crc is None: crc = c
-            _write(self.fd, header(crc), hoff)   # the header is still in the uncommitted tail
+            _write(self.fd, _local_header(nb, crc, size, t, d), hoff)   # the header is still in the uncommitted tail
     except (OSError, ValueError) as e: raise _fail(self, f"write entry {name!r}", e) from e
     except BaseException: _rollback(self); raise
     self._pos = pos
@@ -418,7 +418,7 @@ def _add(self,
     self._new[name] = Entry(doff, size, crc, hoff, size, 0, t, d)
     return self._new[name]
 
-# %% ../nbs/03_zipstack.ipynb #6fbf25a4
+# %% ../nbs/03_zipstack.ipynb #89165b75
 def _cd_record(name, e, mark=b''):
     "Central directory record of entry `name` (with our marker in its extra field if `mark`)."
     nb, z64 = name.encode(), []
@@ -432,6 +432,7 @@ def _cd_record(name, e, mark=b''):
                      e.dos_time, e.dos_date, e.crc32, csize, usize, len(nb), len(extra), 0, 0, 0,
                      0o100644 << 16, hoff) + nb + extra
 
+# %% ../nbs/03_zipstack.ipynb #fd971c90
 @_into(ZipAppender, 'commit')
 def _commit(self):
     "Make the added entries part of the file: central directory, fsync, EOCD, fsync (the commit point)."
@@ -470,16 +471,17 @@ def repair(path, verbose=True) -> dict:
               f"{info['entries']} entries, {info['committed_length']} bytes")
     return info
 
-# %% ../nbs/03_zipstack.ipynb #b4d98189
+# %% ../nbs/03_zipstack.ipynb #d551f314
 def _describe(path):
     "What is in an existing file, for error messages."
     try:
         ix = read_index(path)
         ds = ix.datasets
         return (f"a datastack with datasets {ds}" if ds else f"a zip file with {len(ix.entries)} entries") + f" ({ix.file_size} bytes)"
-    except Exception as e:
+    except Exception:
         return f"a file that is not a readable datastack ({os.path.getsize(path)} bytes)"
 
+# %% ../nbs/03_zipstack.ipynb #5827f378
 def clean_stale_temps(folder) -> list:
     "Delete temporary `.partial` files in `folder` left by writers that died (their lock is free)."
     removed = []
@@ -495,29 +497,49 @@ def clean_stale_temps(folder) -> list:
         finally: os.close(fd)
     return removed
 
+# %% ../nbs/03_zipstack.ipynb #6a48468b
 def _fsync_dir(folder):
+    "Flush a folder's entries (a rename or a new file) to the disk."
     fd = os.open(folder, os.O_RDONLY)
     try: os.fsync(fd)
     finally: os.close(fd)
 
-# %% ../nbs/03_zipstack.ipynb #48d518ba
-@contextlib.contextmanager
-def new_zip(path,              # target file
-            overwrite=False):  # replace an existing target (otherwise FileExistsError)
-    "Context manager: a `ZipAppender` on a temporary file that replaces `path` atomically on success."
-    path = Path(path)
+# %% ../nbs/03_zipstack.ipynb #f4a04fe9
+def _target_folder(path, overwrite):
+    "The folder of a new file at `path`; FileNotFoundError without it, FileExistsError for a file there (without `overwrite`)."
     folder = path.parent if str(path.parent) else Path('.')
     if not folder.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"Folder {folder} does not exist; create it first", str(folder))
     if path.exists() and not overwrite:
         raise FileExistsError(errno.EEXIST, f"{path} already exists: {_describe(path)}. Pass overwrite=True "
                               "to replace it, or choose another file name.", str(path))
+    return folder
+
+# %% ../nbs/03_zipstack.ipynb #6c58f443
+def _publish(tmpf, path, overwrite):
+    "Move the complete temporary file `tmpf` onto `path`: replace it (`overwrite`) or create it only if absent."
+    if overwrite: return os.replace(tmpf, path)
+    try: os.link(tmpf, path)   # atomic "create only if absent"
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"{path} appeared while it was being written: "
+                              f"{_describe(path)}. Pass overwrite=True to replace it.", str(path)) from None
+    except OSError:            # file systems without hard links
+        if path.exists(): raise FileExistsError(errno.EEXIST, f"{path} already exists", str(path))
+        os.replace(tmpf, path)
+    else: os.unlink(tmpf)
+
+# %% ../nbs/03_zipstack.ipynb #b32b3490
+@contextlib.contextmanager
+def new_zip(path,              # target file
+            overwrite=False):  # replace an existing target (otherwise FileExistsError)
+    "Context manager: a `ZipAppender` on a temporary file that replaces `path` atomically on success."
+    path = Path(path)
+    folder = _target_folder(path, overwrite)
     clean_stale_temps(folder)
     tmpf = folder / f'.{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial'
     fd = os.open(tmpf, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    tfd = None
-    za = None
+    tfd = za = None
     try:
         if overwrite and path.exists():
             try: tfd = _lock(path)   # appenders to the old file wait, then find the new one
@@ -525,21 +547,13 @@ def new_zip(path,              # target file
         za = ZipAppender(tmpf, _fd=fd)
         yield za
         za.commit()
-        if overwrite: os.replace(tmpf, path)
-        else:
-            try: os.link(tmpf, path)   # atomic "create only if absent"
-            except FileExistsError:
-                raise FileExistsError(errno.EEXIST, f"{path} appeared while it was being written: "
-                                      f"{_describe(path)}. Pass overwrite=True to replace it.", str(path)) from None
-            except OSError:            # file systems without hard links
-                if path.exists(): raise FileExistsError(errno.EEXIST, f"{path} already exists", str(path))
-                os.replace(tmpf, path)
-            else: os.unlink(tmpf)
+        _publish(tmpf, path, overwrite)
         _fsync_dir(folder)
     except (DatastackError, OSError) as e:  # also errors of the caller's own work (a full /dev/shm, a read error)
         with contextlib.suppress(FileNotFoundError): os.unlink(tmpf)
         if isinstance(e, FileExistsError): raise
-        raise DatastackError(f"Could not write {path}: {e}.{_os_hint(e)} " + (f"{path} is unchanged" if path.exists() else
+        why = e.__cause__ if isinstance(e, DatastackError) and e.__cause__ is not None else e   # not the temp file's state
+        raise DatastackError(f"Could not write {path}: {why}.{_os_hint(why)} " + (f"{path} is unchanged" if path.exists() else
                              f"No file was created at {path}") + "; the temporary file was removed.") from e
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmpf)
@@ -549,7 +563,7 @@ def new_zip(path,              # target file
         elif za is None: os.close(fd)
         if tfd is not None: os.close(tfd)
 
-# %% ../nbs/03_zipstack.ipynb #a7ff9bb4
+# %% ../nbs/03_zipstack.ipynb #881b2830
 class ZipStoreReader(Store):
     "Read-only zarr 3 store over the committed state of a datastack zip, reading with os.pread."
     supports_writes = False
@@ -584,27 +598,37 @@ class ZipStoreReader(Store):
     @property
     def committed_length(self) -> int: return self.index.committed_length
 
-    def __getstate__(self):
-        return dict(path=str(self.path), committed_length=self.index.committed_length,
-                    inode=(self.index.inode, self.index.device), require_zarr=self._require_zarr)
-    def __setstate__(self, s):
-        self.__init__(s['path'], s['committed_length'], s['require_zarr'], _inode=s['inode'])
-    def __eq__(self, other):
-        return (isinstance(other, ZipStoreReader) and self.path == other.path and
-                self.index.committed_length == other.index.committed_length)
-    def __hash__(self): return hash((str(self.path), self.index.committed_length))
-    def __repr__(self): return f"ZipStoreReader('{self.path}', entries={len(self.entries)}, committed_length={self.committed_length})"
-    def close(self):
-        "Close the file handle."
-        if getattr(self, '_fd', None) is not None: os.close(self._fd); self._fd = None
-        super().close()
-    def __del__(self):
-        fd, self._fd = getattr(self, '_fd', None), None
-        if fd is not None:
-            try: os.close(fd)
-            except Exception: pass
+# %% ../nbs/03_zipstack.ipynb #0de3a7bb
+@_into(ZipStoreReader, 'close')
+def _reader_close(self):
+    "Close the file handle."
+    if getattr(self, '_fd', None) is not None: os.close(self._fd); self._fd = None
+    Store.close(self)
 
-# %% ../nbs/03_zipstack.ipynb #ba4ed177
+@_into(ZipStoreReader, '__del__')
+def _reader_del(self):
+    fd, self._fd = getattr(self, '_fd', None), None
+    if fd is not None:
+        try: os.close(fd)
+        except Exception: pass
+
+# %% ../nbs/03_zipstack.ipynb #086d9c10
+@_into(ZipStoreReader, '__getstate__')
+def _reader_getstate(self):
+    return dict(path=str(self.path), committed_length=self.index.committed_length,
+                inode=(self.index.inode, self.index.device), require_zarr=self._require_zarr)
+@_into(ZipStoreReader, '__setstate__')
+def _reader_setstate(self, s): self.__init__(s['path'], s['committed_length'], s['require_zarr'], _inode=s['inode'])
+@_into(ZipStoreReader, '__eq__')
+def _reader_eq(self, other):
+    return (isinstance(other, ZipStoreReader) and self.path == other.path and
+            self.index.committed_length == other.index.committed_length)
+@_into(ZipStoreReader, '__hash__')
+def _reader_hash(self): return hash((str(self.path), self.index.committed_length))
+@_into(ZipStoreReader, '__repr__')
+def _reader_repr(self): return f"ZipStoreReader('{self.path}', entries={len(self.entries)}, committed_length={self.committed_length})"
+
+# %% ../nbs/03_zipstack.ipynb #e9d67404
 @_into(ZipStoreReader, 'read_range')
 def _read_range(self, name:str, offset:int=0, size:int=None) -> bytes:
     "Bytes `offset` .. `offset+size` (to the end if None) of entry `name`, read with one os.pread."
@@ -621,6 +645,7 @@ def _read_range(self, name:str, offset:int=0, size:int=None) -> bytes:
         raise DatastackError(f"{self.path} is shorter than its directory says (entry {name!r}); was it truncated?")
     return b
 
+# %% ../nbs/03_zipstack.ipynb #d44b4e1d
 def _range(br, size):
     "(start, stop) of a zarr ByteRequest on an object of `size` bytes."
     if br is None: return 0, size
@@ -629,7 +654,7 @@ def _range(br, size):
     if isinstance(br, SuffixByteRequest): return max(0, size - br.suffix), size
     raise TypeError(f"Unexpected byte_range, got {br}.")
 
-# %% ../nbs/03_zipstack.ipynb #a9f5e1fa
+# %% ../nbs/03_zipstack.ipynb #2854947e
 def _get_sync(self, key, prototype, byte_range):
     e = self.index.entries.get(key)
     if e is None: return None
@@ -648,18 +673,22 @@ async def _s_get_partial_values(self, prototype, key_ranges):
 
 @_into(ZipStoreReader, 'exists')
 async def _s_exists(self, key:str) -> bool: return key in self.index.entries
+
 @_into(ZipStoreReader, 'getsize')
 async def _s_getsize(self, key:str) -> int:
     try: return self.index.entries[key].size
     except KeyError: raise FileNotFoundError(key) from None
 
+# %% ../nbs/03_zipstack.ipynb #13da881b
 @_into(ZipStoreReader, 'list')
 async def _s_list(self) -> AsyncIterator[str]:
     for k in self.index.entries: yield k
+
 @_into(ZipStoreReader, 'list_prefix')
 async def _s_list_prefix(self, prefix:str) -> AsyncIterator[str]:
     for k in self.index.entries:
         if k.startswith(prefix): yield k
+
 @_into(ZipStoreReader, 'list_dir')
 async def _s_list_dir(self, prefix:str) -> AsyncIterator[str]:
     prefix = prefix.rstrip('/')
@@ -669,10 +698,13 @@ async def _s_list_dir(self, prefix:str) -> AsyncIterator[str]:
         elif k.startswith(prefix + '/') and k.strip('/') != prefix: c = k[len(prefix) + 1:].split('/')[0]
         else: continue
         if c not in seen: seen.add(c); yield c
+
 @_into(ZipStoreReader, 'is_empty')
 async def _s_is_empty(self, prefix:str='') -> bool:
     async for _ in self.list_prefix(prefix): return False
     return True
+
+# %% ../nbs/03_zipstack.ipynb #18b5ec75
 async def _read_only(self, *args, **kwargs):
     raise DatastackError(f"{self.path} is opened read-only through ZipStoreReader; write with ZipAppender.")
 

@@ -7,7 +7,7 @@ kill: `DataStack(path, mode='r')` opens the file without changing a byte, every 
 back bit-identical (sha256 of the arrays), the new dataset is absent or complete, and the next write
 cleans up. Plus the read-only guarantee and bad inputs not already covered by nbs/10_storage.ipynb.
 """
-import hashlib, json, os, signal, zipfile
+import os, signal, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +15,12 @@ import dask.array as da
 import pytest
 import zarr
 
-from maxrf4u.errors import DatastackError, DatasetNotFoundError, ReadOnlyError, MaxrfError
+from maxrf4u.errors import DatastackError, DatasetNotFoundError, ReadOnlyError
 from maxrf4u.storage import DataStack, append, append_list, repack, tree, max_and_sum_spectra
 from _forkkill import Zygote
+from _helpers import sha, fingerprint, partials, kill_points, kill_loop
 
 RESULTS = {}
-
-
-def sha(b): return hashlib.sha256(b).hexdigest()
-
-
-def fingerprint(path):
-    p = Path(path)
-    if not p.exists(): return None
-    st = p.stat()
-    return sha(p.read_bytes()), st.st_size, st.st_mtime_ns
 
 
 def arr_sha(a): a = np.asarray(a); return sha(a.dtype.str.encode() + str(a.shape).encode() + np.ascontiguousarray(a).tobytes())
@@ -39,9 +30,6 @@ def dataset_hashes(path):
     "sha256 of every dataset read through DataStack(mode='r')."
     with DataStack(path, mode='r') as ds:
         return {n: arr_sha(ds.read(n, latest=False)) for n in ds.datapath_list}
-
-
-def partials(folder): return sorted(x for x in os.listdir(folder) if x.endswith('.partial'))
 
 
 BIG = dict(shape=(384, 384, 16), chunks=(32, 32, 16), seed=7)      # 18.9 MB float64, 144 dask chunks
@@ -138,23 +126,18 @@ def campaign(zygote, base, tmp_path, code, args, new_name, n_points, n_timed):
     path0, before = base
     T, secs, complete = measure(zygote, base, tmp_path, code, args)
     assert new_name in complete
-    points = sorted({int(T * k / n_points) for k in range(n_points)} | {T - 23, T - 22, T - 1, T})
-    outcomes = {'absent': 0, 'complete': 0}
-    for i, kb in enumerate(points):
-        f = tmp_path / f'k{i}.datastack'
-        f.write_bytes(path0.read_bytes())
+    points = kill_points(T, n_points, {T - 23, T - 22, T - 1, T})
+
+    def kill_bytes(f, kb):
         res = zygote.run(code, {**args, 'path': str(f)}, kill_after=kb, grace=0)
         assert res['signal'] == signal.SIGKILL, (kb, res)
-        out = check_after_kill(f, before, complete, new_name, next_write=i % 3 == 0 or kb >= T - 23)
-        assert out == ('complete' if kb >= T else 'absent'), (kb, T, out)
-        outcomes[out] += 1
-        f.unlink()
-    for j in range(n_timed):
-        f = tmp_path / f't{j}.datastack'
-        f.write_bytes(path0.read_bytes())
-        res = zygote.run(code, {**args, 'path': str(f)}, kill_at_s=secs * (j + 0.5) / n_timed, grace=0)
-        outcomes[check_after_kill(f, before, complete, new_name)] += 1
-        f.unlink()
+
+    def kill_timed(f, j): zygote.run(code, {**args, 'path': str(f)}, kill_at_s=secs * (j + 0.5) / n_timed, grace=0)
+
+    def check(f, kb, i):   # the next write is tried after a third of the byte kills and after every timed one
+        return check_after_kill(f, before, complete, new_name, next_write=kb is None or i % 3 == 0 or kb >= T - 23)
+
+    outcomes = kill_loop(path0, tmp_path, T, points, n_timed, kill_bytes, kill_timed, check)
     return dict(transaction_bytes=T, byte_kill_points=len(points), timed_kills=n_timed, outcomes=outcomes, data_lost=0)
 
 
@@ -190,7 +173,7 @@ def test_kill_during_repack(zygote, base, tmp_path, overwrite):
     out = repack(ref, overwrite=True)
     T, expected = Path(out).stat().st_size, dataset_hashes(out)
     ref.unlink()
-    points = sorted({int(T * k / 10) for k in range(10)} | {T - 1, T})
+    points = kill_points(T, 10, {T - 1, T})
     for kb in points:
         res = zygote.run(REPACK, {'path': str(f), 'overwrite': overwrite}, kill_after=kb, grace=0)
         assert res['signal'] == signal.SIGKILL, (kb, res)

@@ -7,7 +7,7 @@ into a file-size limit (RLIMIT_FSIZE, the full-disk simulation). After each faul
 path (or the previous file byte-identical in the overwrite case); the next conversion in the folder
 removes the dead writer's `.partial` temp file and writes a correct file.
 """
-import hashlib, json, os, re, signal, subprocess, sys, time, zipfile
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -17,36 +17,20 @@ from maxrf4u.convert import raw_to_datastack
 from maxrf4u.errors import DatastackError, RippleError, MaxrfError
 from maxrf4u.storage import DataStack
 from maxrf4u.synthetic import write_synthetic_scan
-from maxrf4u.zipstack import ZipStoreReader
 from _forkkill import Zygote
+from _helpers import sha, fingerprint, partials, entry_hashes
 
 H, W, C = 96, 80, 1024
 RESULTS = {}
 
 
-def sha(b): return hashlib.sha256(b).hexdigest()
-
-
-def fingerprint(path):
-    "Bytes hash, size and mtime of `path` (None if absent)."
-    p = Path(path)
-    if not p.exists(): return None
-    st = p.stat()
-    return sha(p.read_bytes()), st.st_size, st.st_mtime_ns
-
-
 def content(path):
     """What a conversion wrote: sha256 of every stored entry except the root zarr.json (it holds the
     creation time), and of every dataset as read back through DataStack."""
-    r = ZipStoreReader(path)
-    try: entries = {k: sha(r.read_range(k)) for k in r.entries if k != 'zarr.json'}
-    finally: r.close()
+    entries = entry_hashes(path)
     with DataStack(path, mode='r') as ds:
         arrays = {n: sha(np.ascontiguousarray(ds.read(n, latest=False)).tobytes()) for n in ds.datapath_list}
     return entries, arrays
-
-
-def partials(folder): return sorted(x for x in os.listdir(folder) if x.endswith('.partial'))
 
 
 def partial_pid(name): return int(re.match(r'^\..+\.(\d+)\.[0-9a-f]{8}\.partial$', name).group(1))

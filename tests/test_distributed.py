@@ -4,30 +4,18 @@
 Computations on `DataStack.read(..., compute=False)`, `max_and_sum_spectra`, `append` of a dask array,
 and `raw_to_datastack` (which must write a byte-for-byte identical cube).
 """
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 
 distributed = pytest.importorskip('distributed', reason='dask.distributed is not installed: pip install distributed')
-import dask, dask.array as da
+import dask.array as da
 
 from maxrf4u.convert import raw_to_datastack
 from maxrf4u.storage import DataStack, append, max_and_sum_spectra
 from maxrf4u.synthetic import write_synthetic_scan
-from maxrf4u.zipstack import ZipStoreReader
-
-
-def sha(b): return hashlib.sha256(b).hexdigest()
-
-
-def stored(path):
-    "sha256 of every stored entry except the root zarr.json (holds the creation time)."
-    r = ZipStoreReader(path)
-    try: return {k: sha(r.read_range(k)) for k in r.entries if k != 'zarr.json'}
-    finally: r.close()
+from _helpers import entry_hashes as stored   # sha256 of every stored entry but the root zarr.json (creation time)
 
 
 @pytest.fixture(scope='module')
@@ -50,9 +38,13 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def client():
+def client(tmp_path_factory):
+    import dask
     from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+    # the scratch folders of scheduler and workers go to pytest's temporary folder (dask's default, a
+    # dask-scratch-space folder in TMPDIR, is never removed)
+    with dask.config.set({'temporary-directory': str(tmp_path_factory.mktemp('dask'))}), \
+         LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
          Client(cluster) as c:
         yield c
 

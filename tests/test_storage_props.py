@@ -1,19 +1,17 @@
 "Property tests: ragged lists of integers survive append_list -> read_list exactly; bad ones are refused."
-import tempfile, zarr, numpy as np, pytest
-from pathlib import Path
+import zarr, pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 from maxrf4u.storage import append_list, DataStack
 from maxrf4u.errors import DatastackError
 
 I64 = st.integers(-2**63, 2**63 - 1)
 
-def _new_datastack():
-    p = Path(tempfile.mkdtemp()) / 'props.datastack'
+@pytest.fixture(scope='module')
+def datastack(tmp_path_factory):
+    "An empty datastack (a zip holding only the root zarr group) in pytest's temporary folder."
+    p = tmp_path_factory.mktemp('props') / 'props.datastack'
     s = zarr.storage.ZipStore(p, mode='w'); zarr.open_group(s, mode='w'); s.close()
     return p
-
-@pytest.fixture(scope='module')
-def datastack(): return _new_datastack()
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(nan=I64, rows=st.lists(st.lists(I64, max_size=6), max_size=6))

@@ -10,24 +10,20 @@ Byte-exact kill points: the child process wraps `maxrf4u.zipstack._write` (the o
 which every byte of an append goes) so that it writes the first N bytes of the transaction and then
 sends itself SIGKILL. No hook in the library. Time-based kills from the parent add realism.
 """
-import hashlib, json, os, signal, subprocess, sys, time, zipfile, zlib
-from pathlib import Path
+import inspect, json, os, signal, subprocess, sys, time, zipfile, zlib
 
 import numpy as np
 import pytest
 import zarr
 
-from maxrf4u.errors import DatastackError
 from maxrf4u.zipstack import ZipAppender, ZipStoreReader, new_zip, read_index, repair
+from _helpers import CHILD_PRELUDE, sha, kill_points, kill_loop
 
 N_ENTRIES = 200                       # entries in the appended transaction
 ENTRY_SIZE = 256 * 1024               # default run: 200 x 256 KiB = 50 MiB
 ENTRY_SIZE_SLOW = 1024 * 1024         # --slow run: 200 x 1 MiB = 200 MiB
 RESULTS = {}                          # counts for the closing note, printed at the end
 PLAIN = {'refused': 0, 'opened_old_state': 0}   # plain zipfile on un-repaired crashed files
-
-
-def sha(b): return hashlib.sha256(b).hexdigest()
 
 
 def file_crc(path):
@@ -66,14 +62,17 @@ def base(tmp_path_factory):
     return path, hashes, arrays
 
 
-CHILD = r'''
-import os, sys, signal, json, time
-import numpy as np
+def new_entry(i, size):
+    "Entry `i` of the appended transaction: `size` bytes of i % 251, the first 8 holding i."
+    b = np.full(size, i % 251, np.uint8); b[:8] = np.frombuffer(np.int64(i).tobytes(), np.uint8)
+    return b
+
+
+CHILD = CHILD_PRELUDE + 'import numpy as np\n' + inspect.getsource(new_entry) + r'''
+import json, time
 import maxrf4u.zipstack as zs
 path, n, size, kill_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-if kill_after >= 0:
-    from _killpoint import arm
-    arm(kill_after)
+if kill_after >= 0: arm(kill_after)
 with zs.ZipAppender(path) as za:
     print('start', flush=True)
     t0 = time.perf_counter()
@@ -83,19 +82,15 @@ with zs.ZipAppender(path) as za:
     t1 = time.perf_counter()
 print(json.dumps(dict(add_s=t1 - t0, total_s=time.perf_counter() - t0)), flush=True)
 '''
-ENTRY_FN = f'''
-import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})  # for _killpoint
-import numpy as np
-def new_entry(i, size):
-    b = np.full(size, i % 251, np.uint8); b[:8] = np.frombuffer(np.int64(i).tobytes(), np.uint8)
-    return b
-'''
-exec(ENTRY_FN)
+
+
+def child_cmd(path, n, size, kill_after=-1):
+    "Command line of a child that appends `n` entries of `size` bytes to `path` (SIGKILL after `kill_after` bytes)."
+    return [sys.executable, '-c', CHILD, str(path), str(n), str(size), str(kill_after)]
 
 
 def run_child(path, n, size, kill_after=-1, timeout=300):
-    return subprocess.run([sys.executable, '-c', ENTRY_FN + CHILD, str(path), str(n), str(size), str(kill_after)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(child_cmd(path, n, size, kill_after), capture_output=True, text=True, timeout=timeout)
 
 
 def check_after_fault(path, base_hashes, n, size, arrays):
@@ -146,30 +141,20 @@ def kill_campaign(base, tmp_path, size, n_points, n_timed):
     assert check_after_fault(full, hashes, n, size, arrays)[0] == 'complete'
     tail = full.read_bytes()[-200:]
     eocd_len = len(tail) - tail.rfind(b'PK\x05\x06')
-    points = sorted({int(T * k / n_points) for k in range(n_points)} |
-                    {T - eocd_len - 1, T - eocd_len, T - 5, T - 1, T})   # CD end, before/inside/after EOCD
-    outcomes = {'absent': 0, 'complete': 0}
-    for i, kb in enumerate(points):
-        f = tmp_path / f'k{i}.datastack'
-        f.write_bytes(path0.read_bytes())
+    points = kill_points(T, n_points, {T - eocd_len - 1, T - eocd_len, T - 5, T - 1, T})   # CD end, before/inside/after EOCD
+
+    def kill_bytes(f, kb):
         p = run_child(f, n, size, kb)
         assert p.returncode == -signal.SIGKILL, (kb, p.returncode, p.stderr)
-        out, _ = check_after_fault(f, hashes, n, size, arrays)
-        assert out == ('complete' if kb >= T else 'absent'), (kb, T, out)
-        outcomes[out] += 1
-        f.unlink()
-    # time-based kill -9 from outside, spread over the measured duration
-    for j in range(n_timed):
-        f = tmp_path / f't{j}.datastack'
-        f.write_bytes(path0.read_bytes())
-        proc = subprocess.Popen([sys.executable, '-c', ENTRY_FN + CHILD, str(f), str(n), str(size), '-1'],
-                                stdout=subprocess.PIPE, text=True)
+
+    def kill_timed(f, j):    # kill -9 from outside, spread over the measured duration
+        proc = subprocess.Popen(child_cmd(f, n, size), stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == 'start'
         time.sleep(timing['total_s'] * (j + 0.5) / n_timed)
         proc.send_signal(signal.SIGKILL); proc.wait()
-        out, _ = check_after_fault(f, hashes, n, size, arrays)
-        outcomes[out] += 1
-        f.unlink()
+
+    outcomes = kill_loop(path0, tmp_path, T, points, n_timed, kill_bytes, kill_timed,
+                         lambda f, kb, i: check_after_fault(f, hashes, n, size, arrays)[0])
     res = dict(plain_zipfile_before_repair=dict(PLAIN), transaction_bytes=T, entries=n + 1, byte_kill_points=len(points), timed_kills=n_timed,
                outcomes=outcomes, data_lost=0, full_append_s=round(timing['total_s'], 3))
     RESULTS[f'kill_campaign_{size}'] = res
@@ -255,18 +240,10 @@ def test_full_disk_new_zip(base, tmp_path, mode):
 
 # ---------------------------------------------------------------- killed conversion (new_zip)
 
-NEWZIP_CHILD = r'''
-import sys, os, signal
+NEWZIP_CHILD = CHILD_PRELUDE + r'''
 import maxrf4u.zipstack as zs
 path, kill_after, overwrite = sys.argv[1], int(sys.argv[2]), sys.argv[3] == '1'
-real, state = zs._write, {'n': 0}
-def _write(fd, data, pos):
-    mv = memoryview(data)
-    if state['n'] + len(mv) >= kill_after:
-        real(fd, mv[:kill_after - state['n']], pos); os.kill(os.getpid(), signal.SIGKILL)
-    state['n'] += len(mv)
-    return real(fd, data, pos)
-zs._write = _write
+arm(kill_after)
 with zs.new_zip(path, overwrite=overwrite) as za:
     za.add('zarr.json', b'{"zarr_format": 3, "node_type": "group", "attributes": {}}')
     for i in range(30): za.add(f'x/c/{i}', bytes([i]) * 200_000)
