@@ -215,7 +215,7 @@ def time_datastack_reads(datastack_file, n=25, band=20, seed=0) -> dict:
     for key, (f, k) in jobs.items(): it = iter(range(k)); r[f'{key}_cold_ms'] = _median_ms(lambda: cold(f, next(it)), k)
     return r
 
-# %% ../nbs/40_benchmark.ipynb #ac43a754
+# %% ../nbs/40_benchmark.ipynb #e326492a
 def decode_floor(datastack_file, name='maxrf_cube') -> float:
     "Seconds to decode every inner chunk of the cube once on all cores, doing nothing with the values."
     from concurrent.futures import ThreadPoolExecutor
@@ -224,10 +224,13 @@ def decode_floor(datastack_file, name='maxrf_cube') -> float:
     from maxrf4u.cube import CubeReader
     from maxrf4u.parallel import usable_cores
     src = ZipStoreReader(datastack_file); rd = CubeReader(src, name); lay = rd.layout
-    def shard(ij):
-        key, ix, out = lay.key(name, *ij), rd.index(*ij), np.empty(lay.chunk_shape, 'f4')
-        data = src.read_range(key)
-        for o, n in ix.table[ix.stored]: numcodecs.blosc.decompress(memoryview(data)[o:o + n], out)
+    local = threading.local()
+    def shard(ij):  # read the shard's bytes into a reused buffer, decode every chunk into another
+        key, ix = lay.key(name, *ij), rd.index(*ij)
+        if not hasattr(local, 'buf'): local.buf, local.out = bytearray(src.entries[key].size), np.empty(lay.chunk_shape, 'f4')
+        if len(local.buf) < src.entries[key].size: local.buf = bytearray(src.entries[key].size)
+        data = memoryview(local.buf)[:src.read_into(key, 0, local.buf)]
+        for o, n in ix.table[ix.stored].tolist(): numcodecs.blosc.decompress(data[o:o + n], local.out)
     t = time.perf_counter()
     with ThreadPoolExecutor(usable_cores()) as pool: list(pool.map(shard, [(i, j) for i in range(lay.grid[0]) for j in range(lay.grid[1])]))
     secs = time.perf_counter() - t

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['EMPTY', 'CubeLayout', 'cube_metadata', 'ShardIndex', 'encode_shard', 'DictSource', 'CubeReader']
 
-# %% ../nbs/04_cube.ipynb #fd89c244
-import json, zlib, os
+# %% ../nbs/04_cube.ipynb #0d68fe9d
+import json, zlib, os, threading
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
@@ -214,6 +214,12 @@ class DictSource:
     def entries(self): return {k: len(v) for k, v in self.d.items()}
     def read_range(self, key, offset, size): return bytes(self.d[key][offset:offset+size])
 
+# %% ../nbs/04_cube.ipynb #6e4fbbc8
+def _read_into(source, key, offset, out):
+    "Fill buffer `out` from entry `key` at `offset`: with the source's `read_into` when it has one, else by copying."
+    if hasattr(source, 'read_into'): return source.read_into(key, offset, out)
+    b = source.read_range(key, offset, len(out)); memoryview(out)[:len(b)] = b; return len(b)
+
 # %% ../nbs/04_cube.ipynb #b1f7dc56
 def _entry_size(e): return int(getattr(e, 'size', e))
 
@@ -249,7 +255,7 @@ def _index(self, i, j):
             self._index[(i, j)] = ShardIndex.from_bytes(raw, grid, key)
     return self._index[(i, j)]
 
-# %% ../nbs/04_cube.ipynb #a2412727
+# %% ../nbs/04_cube.ipynb #3011a4c6
 def _runs(todo, gap=1 << 16):
     "Group (offset, nbytes, ...) tuples sorted by offset into runs whose gaps are at most `gap` bytes."
     run = []
@@ -258,46 +264,60 @@ def _runs(todo, gap=1 << 16):
         run.append(t)
     if run: yield run
 
-@_into(CubeReader, '_fill_from_shard')
-def _fill_from_shard(self, i, j, out, box):
-    "Decode the inner chunks of shard (i, j) that overlap `box` (three (start, stop) ranges of the cube) into `out`."
+# %% ../nbs/04_cube.ipynb #a8e0c2db
+@_into(CubeReader, '_decode')
+def _decode(self, key, sel):
+    "The inner chunks whose index entries are `sel` (shape P + (2,)) of shard `key`, decoded: float32 P + chunk shape."
     import numcodecs.blosc
-    lay, ix = self.layout, self.index(i, j)
-    a, _, c = lay.chunk_shape
-    (r0, r1), (c0, c1), (k0, k1) = box
-    o0, o1 = i * lay.shard, j * lay.shard  # the shard's first row and column
-    todo = []
-    for ii in range((max(r0, o0) - o0) // a, (min(r1, o0 + lay.shard) - 1 - o0) // a + 1):
-        for jj in range((max(c0, o1) - o1) // a, (min(c1, o1 + lay.shard) - 1 - o1) // a + 1):
-            for kk in range(k0 // c, (k1 - 1) // c + 1):
-                y, x, z = o0 + ii * a, o1 + jj * a, kk * c  # the chunk's corner in the cube
-                dst = out[max(y, r0) - r0:min(y + a, r1) - r0, max(x, c0) - c0:min(x + a, c1) - c0,
-                          max(z, k0) - k0:min(z + c, k1) - k0]
-                src = (slice(max(y, r0) - y, min(y + a, r1) - y), slice(max(x, c0) - x, min(x + a, c1) - x),
-                       slice(max(z, k0) - z, min(z + c, k1) - z))
-                off, n = (int(v) for v in ix.table[ii, jj, kk])
-                if off == EMPTY: dst[...] = lay.fill
-                else: todo.append((off, n, dst, src))
-    key, chunk = lay.key(self.name, i, j), np.empty(lay.chunk_shape, '<f4')
-    for run in _runs(sorted(todo, key=lambda t: t[0])):
-        buf = memoryview(self.source.read_range(key, run[0][0], run[-1][0] + run[-1][1] - run[0][0]))
-        for off, n, dst, src in run:
-            numcodecs.blosc.decompress(buf[off - run[0][0]:off - run[0][0] + n], chunk)
-            dst[...] = chunk[src]
+    shape = sel.shape[:-1] + self.layout.chunk_shape
+    out = self._scratch('chunks', 4 * int(np.prod(shape))).view('<f4').reshape(shape)
+    flat, dst = sel.reshape(-1, 2), out.reshape((-1,) + self.layout.chunk_shape)
+    stored = flat[:, 0] != EMPTY
+    if not stored.all(): dst[~stored] = self.layout.fill
+    todo = sorted((o, n, p) for p, (o, n) in enumerate(flat.tolist()) if o != EMPTY)
+    for run in _runs(todo):
+        start = run[0][0]
+        buf = self._scratch('bytes', run[-1][0] + run[-1][1] - start)
+        _read_into(self.source, key, start, buf)
+        for o, n, p in run: numcodecs.blosc.decompress(buf[o - start:o - start + n], dst[p])
+    return out
 
-# %% ../nbs/04_cube.ipynb #dd6e0522
+@_into(CubeReader, '_scratch')
+def _scratch(self, what, nbytes):
+    "A reusable uint8 buffer of `nbytes` for this thread: memory that is already mapped, so reading into it costs no page faults."
+    local = self.__dict__.setdefault('_local', threading.local())
+    buf = getattr(local, what, None)
+    if buf is None or buf.nbytes < nbytes: buf = np.empty(max(nbytes, 1), np.uint8); setattr(local, what, buf)
+    return buf[:nbytes]
+
+# %% ../nbs/04_cube.ipynb #bbdad646
+@_into(CubeReader, '_fill_from_shard')
+def _fill_from_shard(self, i, j, full, box):
+    "Decode the chunks of shard (i, j) inside the chunk-aligned `box` ((start, stop) of rows, columns, channels) into `full`."
+    lay, (a, _, c), S = self.layout, self.layout.chunk_shape, self.layout.shard
+    (R0, R1), (C0, C1), (K0, K1) = box
+    y0, y1, x0, x1 = max(R0, i * S), min(R1, (i + 1) * S), max(C0, j * S), min(C1, (j + 1) * S)
+    ii, jj = slice((y0 - i * S) // a, (y1 - i * S) // a), slice((x0 - j * S) // a, (x1 - j * S) // a)
+    chunks = self._decode(lay.key(self.name, i, j), self.index(i, j).table[ii, jj, K0 // c:K1 // c])
+    ni, nj, nk = chunks.shape[:3]
+    dst = full[y0 - R0:y1 - R0, x0 - C0:x1 - C0].reshape(ni, a, nj, a, nk, c)  # splitting axes: a view
+    dst[...] = chunks.transpose(0, 3, 1, 4, 2, 5)
+
+# %% ../nbs/04_cube.ipynb #9d9bca2f
 @_into(CubeReader, 'read_box')
 def _read_box(self, box):
-    "The cube's values in `box`, three (start, stop) ranges of rows, columns and channels: float32 array."
+    "The cube's values in `box`, three (start, stop) ranges of rows, columns and channels: a float32 array."
     (r0, r1), (c0, c1), (k0, k1) = box
-    out = np.empty((r1 - r0, c1 - c0, k1 - k0), np.float32)
-    if out.size == 0: return out
-    S = self.layout.shard
+    if r1 <= r0 or c1 <= c0 or k1 <= k0: return np.empty((max(0, r1 - r0), max(0, c1 - c0), max(0, k1 - k0)), np.float32)
+    (a, _, c), S = self.layout.chunk_shape, self.layout.shard
+    aligned = ((r0 // a * a, -(-r1 // a) * a), (c0 // a * a, -(-c1 // a) * a), (k0 // c * c, -(-k1 // c) * c))
+    (R0, R1), (C0, C1), (K0, K1) = aligned
+    full = np.empty((R1 - R0, C1 - C0, K1 - K0), np.float32)
     shards = [(i, j) for i in range(r0 // S, (r1 - 1) // S + 1) for j in range(c0 // S, (c1 - 1) // S + 1)]
-    fill = lambda ij: self._fill_from_shard(*ij, out, box)
+    fill = lambda ij: self._fill_from_shard(*ij, full, aligned)
     if len(shards) == 1: fill(shards[0])
     else: list(self.pool.map(fill, shards))
-    return out
+    return full[r0 - R0:r1 - R0, c0 - C0:c1 - C0, k0 - K0:k1 - K0]
 
 @_into(CubeReader, 'pool')
 @property
@@ -338,9 +358,9 @@ def _getitem(self, key):
     box, rest = _box_and_rest(key, self.shape)
     return self.read_box(box)[rest]
 
-# %% ../nbs/04_cube.ipynb #f06c36e4
+# %% ../nbs/04_cube.ipynb #f1077190
 @_into(CubeReader, '__getstate__')
-def _getstate(self): return {k: v for k, v in self.__dict__.items() if k not in ('_pool', '_index')}
+def _getstate(self): return {k: v for k, v in self.__dict__.items() if k not in ('_pool', '_index', '_local')}
 
 @_into(CubeReader, '__setstate__')
 def _setstate(self, d): self.__dict__.update(d); self._index, self._pool = {}, None

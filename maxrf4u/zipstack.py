@@ -6,7 +6,7 @@
 __all__ = ['SIG_LFH', 'SIG_CDH', 'SIG_EOCD', 'SIG_EOCD64', 'SIG_LOC64', 'MAX16', 'MAX32', 'Entry', 'ZipIndex', 'read_index',
            'ZipAppender', 'repair', 'clean_stale_temps', 'new_zip', 'ZipStoreReader']
 
-# %% ../nbs/03_zipstack.ipynb #903e8c32
+# %% ../nbs/03_zipstack.ipynb #6e6e95de
 import os, re, time, zlib, struct, fcntl, errno, secrets, contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from zarr.abc.store import Store, ByteRequest, RangeByteRequest, OffsetByteReque
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from .errors import DatastackError
-from .ripple import _into   # attach a method to a class, one method per cell
+from .names import _into   # attach a method to a class, one method per cell
 
 # %% ../nbs/03_zipstack.ipynb #97b6507f
 _LFH = struct.Struct('<IHHHHHIIIHH')       # local file header (30 bytes) + name + extra
@@ -644,6 +644,22 @@ def _read_range(self, name:str, offset:int=0, size:int=None) -> bytes:
     if len(b) != size:
         raise DatastackError(f"{self.path} is shorter than its directory says (entry {name!r}); was it truncated?")
     return b
+
+# %% ../nbs/03_zipstack.ipynb #75ef6ddb
+@_into(ZipStoreReader, 'read_into')
+def _read_into(self, name:str, offset:int, out) -> int:
+    "Fill the writable buffer `out` with the bytes of entry `name` from `offset`; returns the number of bytes read."
+    e = self.index.entries[name] if name in self.index.entries else None
+    mv = memoryview(out).cast('B')
+    if e is None or e.method == 8 or self._fd is None:  # the rare cases: let read_range say what is wrong
+        b = self.read_range(name, offset, mv.nbytes); mv[:len(b)] = b; return len(b)
+    n = min(mv.nbytes, max(0, e.size - offset))
+    got = 0
+    while got < n:
+        k = os.preadv(self._fd, [mv[got:n]], e.data_offset + offset + got)
+        if k == 0: raise DatastackError(f"{self.path} is shorter than its directory says (entry {name!r}); was it truncated?")
+        got += k
+    return n
 
 # %% ../nbs/03_zipstack.ipynb #d44b4e1d
 def _range(br, size):
