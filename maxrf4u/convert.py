@@ -69,6 +69,11 @@ def _worker_bytes(layout):
     S, _, C = layout.shard_shape
     return 2 * S * S * C * 4 + 100 * 2**20
 
+# %% ../nbs/05_convert.ipynb #af040208
+def _rows_per_read(layout, itemsize):
+    "Rows of a tile read at once: about 4 MiB of raw counts, at least one row."
+    return max(1, min(layout.shard, (4 << 20) // max(1, layout.shard * layout.shape[2] * itemsize)))
+
 # %% ../nbs/05_convert.ipynb #5a18927c
 def _attributes(raw, raw_file, rpl_file, sigma, flip_horizontal, flip_vertical):
     "Root attributes of a new datastack: provenance of the conversion."
@@ -87,7 +92,7 @@ def _header_energies(header):
     attrs = {'source': 'rpl header', 'unit': 'keV', 'gain_ev': header.ev_per_channel, 'offset_ev': header.energy_origin_ev}
     return zarr_entries(e.astype('f8'), L.MAXRF_ENERGIES, attrs)
 
-# %% ../nbs/05_convert.ipynb #4d646125
+# %% ../nbs/05_convert.ipynb #45274fe3
 def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
                      rpl_file, # Ripple `.rpl` header describing it
                      datastack_file=None, # output; default: the `.raw` path with suffix `.datastack`
@@ -103,30 +108,29 @@ def raw_to_datastack(raw_file, # Bruker `.raw` file with the spectra
                     ) -> str:
     "Convert a `.raw`/`.rpl` MA-XRF scan into a `.datastack` in one pass; returns the path written."
     from tqdm.auto import tqdm
-    from maxrf4u.zipstack import new_zip  # here, not at the top: workers import this module and need neither
     raw_file, rpl_file = Path(raw_file), Path(rpl_file)
     datastack_file = Path(datastack_file) if datastack_file is not None else raw_file.with_suffix('.datastack')
     if sigma < 0: raise DatastackError(f"sigma must be >= 0 channels, got {sigma}")
     raw = open_raw(raw_file, rpl_file)
-    H, W, C = raw.shape
-    lay = CubeLayout((H, W, C), shard, inner)
+    lay = CubeLayout(raw.shape, shard, inner)
+    H, W, C = lay.shape
     tiles = [(i, j) for i in range(lay.grid[0]) for j in range(lay.grid[1])]
     n = plan_workers(len(tiles), _worker_bytes(lay), workers, memory_budget)
-    mx, sm = np.full(C, -np.inf, np.float32), np.zeros(C, np.float64)
-    step = max(1, min(lay.shard, (4 << 20) // max(1, lay.shard * C * raw.dtype.itemsize)))  # ~4 MiB reads
-    with raw, new_zip(datastack_file, overwrite=overwrite) as z, \
-         WorkerPool(n, _INIT, (raw, lay, sigma, flip_horizontal, flip_vertical, step)) as pool, \
-         tqdm(total=raw.nbytes, unit='B', unit_scale=True, desc=f'Writing {datastack_file.name}', disable=not verbose) as bar:
-        z.add('zarr.json', group_metadata(_attributes(raw, raw_file, rpl_file, sigma, flip_horizontal, flip_vertical)))
-        z.add(f'{datapath}/zarr.json', cube_metadata(lay, attributes={'sigma': sigma}))
-        for i, j, data, crc, tmx, tsm, nb in pool.imap_unordered(_TILE, tiles):
-            z.add(lay.key(datapath, i, j), data, crc=crc)
-            np.maximum(mx, tmx, out=mx); sm += tsm
-            bar.update(nb)
-        for name, arr in ((L.MAXRF_MAXSPECTRUM, mx), (L.MAXRF_SUMSPECTRUM, sm / (H * W))):
-            for k, v in zarr_entries(arr, name).items(): z.add(k, v)
-        for k, v in _header_energies(raw.header).items(): z.add(k, v)
-        z.commit()
+    mx, sm, step = np.full(C, -np.inf, np.float32), np.zeros(C, np.float64), _rows_per_read(lay, raw.dtype.itemsize)
+    with raw, WorkerPool(n, _INIT, (raw, lay, sigma, flip_horizontal, flip_vertical, step)) as pool:
+        from maxrf4u.zipstack import new_zip  # after the workers started, so that they start while this imports
+        with new_zip(datastack_file, overwrite=overwrite) as z, \
+             tqdm(total=raw.nbytes, unit='B', unit_scale=True, desc=f'Writing {datastack_file.name}', disable=not verbose) as bar:
+            for i, j, data, crc, tmx, tsm, nb in pool.imap_unordered(_TILE, tiles):
+                z.add(lay.key(datapath, i, j), data, crc=crc)
+                np.maximum(mx, tmx, out=mx); sm += tsm
+                bar.update(nb)
+            z.add('zarr.json', group_metadata(_attributes(raw, raw_file, rpl_file, sigma, flip_horizontal, flip_vertical)))
+            z.add(f'{datapath}/zarr.json', cube_metadata(lay, attributes={'sigma': sigma}))
+            for name, arr in ((L.MAXRF_MAXSPECTRUM, mx), (L.MAXRF_SUMSPECTRUM, sm / (H * W))):
+                for k, v in zarr_entries(arr, name).items(): z.add(k, v)
+            for k, v in _header_energies(raw.header).items(): z.add(k, v)
+            z.commit()
     return str(datastack_file)
 
 # %% ../nbs/05_convert.ipynb #ff6c50f6
