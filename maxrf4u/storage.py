@@ -505,6 +505,39 @@ def _channels(self, keV):
                              f"(channels cover {e[0]:.3f}..{e[-1]:.3f} keV).")
     return start, stop
 
+# %% ../nbs/10_storage.ipynb #3597f8e2
+def _optional(module, extra):
+    "Import `module`, or an ImportError that says which extra of maxrf4u installs it."
+    import importlib
+    try: return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"This needs {module.split('.')[0]}, which is not installed: pip install 'maxrf4u[{extra}]'") from e
+
+@_into(DataStack, 'to_xarray')
+def _to_xarray(self, datapath='maxrf_cube'):
+    "The cube as a lazy `xarray.DataArray` with dimensions y, x, energy (keV coordinates when the scan is calibrated)."
+    xr = _optional('xarray', 'xarray')
+    cube, e = self.read(datapath, compute=False), self.energies
+    coords = {'y': np.arange(cube.shape[0]), 'x': np.arange(cube.shape[1])}
+    if e is not None: coords['energy'] = ('energy', e, {'units': 'keV'})
+    return xr.DataArray(cube, dims=('y', 'x', 'energy'), coords=coords, name=self.latest(datapath),
+                        attrs={'source': os.path.basename(self.datastack_file), 'units': 'counts (smoothed)'})
+
+# %% ../nbs/10_storage.ipynb #c293590f
+@_into(DataStack, 'to_hyperspy')
+def _to_hyperspy(self, datapath='maxrf_cube'):
+    "The cube as a lazy HyperSpy `Signal1D`, navigation (x, y), signal axis the energy in keV when the scan is calibrated."
+    hs = _optional('hyperspy.api', 'hyperspy')
+    s = hs.signals.Signal1D(self.read(datapath, compute=False)).as_lazy()
+    s.metadata.General.title = f'{os.path.basename(self.datastack_file)}: {self.latest(datapath)}'
+    e, ax = self.energies, s.axes_manager.signal_axes[0]
+    if e is not None:
+        gain, offset = np.polyfit(np.arange(len(e)), e, 1)
+        if np.abs(offset + gain * np.arange(len(e)) - e).max() < 1e-6: ax.scale, ax.offset = gain, offset
+        else: ax.convert_to_non_uniform_axis(); ax.axis = e
+        ax.units, ax.name = 'keV', 'Energy'
+    return s
+
 # %% ../nbs/10_storage.ipynb #31fc13e7
 @_into(DataStack, '_writable')
 def _writable(self, what):
