@@ -92,8 +92,10 @@ def _on_worker(d):
 def test_dask_worker(tmp_path):
     distributed = pytest.importorskip('distributed')
     import logging
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as cl, distributed.Client(cl) as client:
+    import dask
+    with dask.config.set({'temporary-directory': str(tmp_path)}), \
+         distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as cl, distributed.Client(cl) as client:
         daemonic, out = client.submit(_on_worker, str(tmp_path), pure=False).result(timeout=300)
     assert daemonic, 'the dask worker was expected to be a daemonic process'
     _check(tmp_path, out)
