@@ -99,6 +99,8 @@ body { margin: 0; }
 main.mx-main { margin-left: 250px; max-width: 980px; padding: 10px 20px 60px; }
 main.mx-main img { max-width: 100%; }
 main.mx-main .jp-RenderedMarkdown pre { background: #f6f8fa; padding: 8px 10px; border-radius: 4px; margin: 0 0 1em; }
+/* long code lines wrap instead of running off the page */
+main.mx-main .jp-InputArea-editor pre, main.mx-main .highlight pre, main.mx-main .jp-OutputArea-output pre { white-space: pre-wrap; word-break: break-word; }
 </style>
 """
 
