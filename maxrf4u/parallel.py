@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['MEMORY_FRACTION', 'usable_cores', 'available_memory', 'plan_workers', 'WorkerError', 'WorkerPool']
 
-# %% ../nbs/01_parallel.ipynb #6e4ab0fb
+# %% ../nbs/01_parallel.ipynb #1db9972c
 import os, sys, pickle, signal, socket, struct, subprocess, selectors, traceback, importlib, importlib.util
 from .errors import MaxrfError
+from .names import _into
 
 # %% ../nbs/01_parallel.ipynb #adac004c
 def usable_cores() -> int:
@@ -142,13 +143,12 @@ def _start():
     finally: theirs.close()
     return p, mine
 
-# %% ../nbs/01_parallel.ipynb #d024a5af
+# %% ../nbs/01_parallel.ipynb #4ee7d4cb
 class WorkerPool:
     "`n` worker processes that run importable functions; use as a context manager."
     def __init__(self, n:int, # worker processes; 1 runs everything in this process
                  initializer=None, # importable function called once in each worker with `initargs`
                  initargs=()):
-        self.n, self.init = n, (initializer, tuple(initargs))
         self.workers = []  # [process, socket, tasks in flight]
         if n > 1:
             if initializer is not None: _name_of(initializer)
@@ -160,9 +160,7 @@ class WorkerPool:
     def __enter__(self): return self
     def __exit__(self, exc_type, *_): self.close(kill=exc_type is not None)
 
-# %% ../nbs/01_parallel.ipynb #2c6e1e06
-from .names import _into
-
+# %% ../nbs/01_parallel.ipynb #e14d8544
 @_into(WorkerPool, '_give')
 def _give(self, w, kind, f, args):
     "Send one job to worker `w`."
