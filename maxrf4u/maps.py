@@ -14,7 +14,7 @@ from .xrays import Calibration, Detector, Tube
 
 # %% auto #0
 __all__ = ['resolve_families', 'fit_components', 'continuum_basis', 'component_profiles', 'MapModel', 'nnls_batch', 'fit_spectra',
-           'map_model', 'fit_cube']
+           'map_model', 'fit_cube', 'plot_spectrum_fit', 'ElementMaps', 'element_maps']
 
 # %% ../nbs/15_maps.ipynb #00000007
 def resolve_families(elements, # symbols ('Pb') and/or family names ('Pb_L')
@@ -144,6 +144,7 @@ class MapModel:
     weights:np.ndarray # (fitted channels, K) float32: spectra @ weights are the (scaled) right-hand sides
     gram:np.ndarray # (K, K) float64 Gram matrix, scaled to unit diagonal
     scale:np.ndarray # (K,) counts = scaled solution * scale
+    profiles:np.ndarray # (K, fitted channels) float32: the smoothed unit-area profiles on the fitted channels
     residual_profiles:np.ndarray # (K, ceil(fitted channels / step)) float32: profiles on the residual's channels
     step:int # the residual uses every `step`-th fitted channel
     noise_per_count:float # variance of a smoothed count per expected count (sum of the squared kernel)
@@ -162,7 +163,8 @@ def _design(names, calibration, tube, detector, sigma, mean_spectrum, energy_ran
     d = 1 / np.sqrt(np.diag(gram))
     step, s2, n = max(1, int(sigma // 2)), float((_kernel(sigma)**2).sum()), stop - start
     return MapModel(tuple(names), (start, stop), (V * d).astype(np.float32), (gram + gram.T) / 2 * d[:, None] * d, d,
-                    np.ascontiguousarray(A[:, start:stop:step], np.float32), step, s2, max(1.0, n - len(names) / s2), attrs or {})
+                    A[:, start:stop].astype(np.float32), np.ascontiguousarray(A[:, start:stop:step], np.float32),
+                    step, s2, max(1.0, n - len(names) / s2), attrs or {})
 
 # %% ../nbs/15_maps.ipynb #00000027
 def _pattern_inverses(gram, keys, cache:dict) -> tuple:
@@ -311,3 +313,168 @@ def fit_cube(cube:np.ndarray, # (height, width, channels) smoothed spectra
         for i in range(0, H * W, block):
             maps[:, i:i + block], res[i:i + block] = (a.T for a in fit_spectra(model, flat[i:i + block]))
     return maps.reshape(-1, H, W), res.reshape(H, W)
+
+# %% ../nbs/15_maps.ipynb #00000044
+def plot_spectrum_fit(model:MapModel, spectrum, energies, # one smoothed spectrum and its channel energies (keV)
+                      top:int=10, # label the `top` components with most counts
+                      ax=None):
+    "Plot `spectrum`, its fit and its components (log scale); returns the axes."
+    import matplotlib.pyplot as plt
+    start, stop = model.channels
+    X, chi = fit_spectra(model, np.asarray(spectrum, np.float32)[None])
+    A = model.profiles
+    e, y = np.asarray(energies)[start:stop], np.asarray(spectrum)[start:stop]
+    if ax is None: ax = plt.subplots(figsize=(11, 4))[1]
+    ax.plot(e, y, 'k', lw=1.5, label='spectrum (smoothed)')
+    ax.plot(e, X[0] @ A, 'tab:red', lw=1, label=f'fit (χ²/ν = {chi[0]:.2f})')
+    for j in np.argsort(-X[0])[:top]:
+        if X[0, j] > 0: ax.plot(e, X[0, j] * A[j], lw=0.8, alpha=0.8, label=f'{model.names[j]}: {X[0, j]:,.0f}')
+    ax.set_yscale('log'); ax.set_ylim(max(y.max(), 1) * 1e-4, max(y.max(), 1) * 2)
+    ax.set_xlabel('energy (keV)'); ax.set_ylabel('counts per channel'); ax.legend(fontsize=7, ncol=2)
+    return ax
+
+# %% ../nbs/15_maps.ipynb #00000048
+def _scan_calibration(ds) -> tuple:
+    "Calibration of `ds`'s channels (a quadratic through `ds.energies`) and where the energies come from."
+    e = ds.energies
+    if e is None:
+        raise DatastackError(f"{os.path.basename(ds.datastack_file)!r} has no energy calibration (no {L.MAXRF_ENERGIES!r} dataset and none "
+                             "in the .rpl header): calibrate the scan first (the calibrate step writes maxrf_energies), then fit the maps.")
+    ch = np.arange(len(e))
+    q, g, o = np.polyfit(ch, np.asarray(e, float) * 1000, 2)
+    cal = Calibration(len(e), float(g), float(o), float(q))
+    if np.abs(cal.energies - e).max() * 1000 > 0.1 * abs(g):
+        raise DatastackError(f"The channel energies of {os.path.basename(ds.datastack_file)!r} are not a quadratic function of the channel; "
+                             "maps need a calibration E(ch) = offset + gain·ch + quadratic·ch².")
+    source = ds.dataset_attrs(L.MAXRF_ENERGIES).get('source', L.MAXRF_ENERGIES) if L.MAXRF_ENERGIES in ds.datapath_list else 'rpl header'
+    return cal, f'{L.MAXRF_ENERGIES} ({source})' if source != 'rpl header' else 'rpl header'
+
+# %% ../nbs/15_maps.ipynb #00000049
+def _scan_instrument(ds, anode=None, kv=None, fwhm_ev=None, tail=0.02) -> tuple:
+    "Tube and detector of `ds`: arguments, else the .rpl header's 'tube', 'beam-energy', 'detector-peak-width-ev', else Rh, 40 kV, 140 eV."
+    extra = (ds.attrs.get('ripple_header') or {}).get('extra') or {}
+    anode = str(anode or extra.get('tube') or 'Rh')
+    kv = float(kv or extra.get('beam-energy') or 40.0)
+    fwhm = float(fwhm_ev or extra.get('detector-peak-width-ev') or 140.0)
+    return Tube(anode, kv), Detector(fwhm, tail=tail)
+
+# %% ../nbs/15_maps.ipynb #0000004a
+def _scan_elements(ds, elements=None) -> tuple:
+    "Elements or families to fit, and where they come from: the argument, else the `identified_elements` dataset."
+    if elements is not None: return [elements] if isinstance(elements, str) else list(elements), 'argument'
+    try: name = ds.latest(L.IDENTIFIED_ELEMENTS)
+    except DatasetNotFoundError:
+        raise DatasetNotFoundError(f"{os.path.basename(ds.datastack_file)!r} has no {L.IDENTIFIED_ELEMENTS!r} dataset: identify the elements "
+                                   "first, or name them: element_maps(file, elements=['Pb', 'Fe', ...]).") from None
+    attrs = ds.dataset_attrs(name)
+    symbols = attrs.get('symbols') or [xrays._xraydb().atomic_symbol(int(z)) for z in np.ravel(ds.read(name))]
+    fams = attrs.get('families') or {}
+    return [f'{s}_{f}' for s in symbols for f in fams[s]] if fams else list(symbols), f'dataset {name}'
+
+# %% ../nbs/15_maps.ipynb #0000004b
+def _fit_block(block, model:MapModel) -> np.ndarray:
+    "`(K + 1, rows, cols)` float32: the maps and (last) the residual of a `(rows, cols, fitted channels)` block."
+    h, w, n = block.shape
+    X, chi = fit_spectra(model, block.reshape(h * w, n))
+    return np.concatenate([X.T, chi[None]]).reshape(-1, h, w)
+
+def _fit_lazy(cube, model:MapModel):
+    "Lazy `(K + 1, height, width)` float32: maps and residual of every dask block of `cube`, only the fitted channels read."
+    import dask
+    start, stop = model.channels
+    part = cube[:, :, start:stop]
+    if part.numblocks[2] != 1: part = part.rechunk({2: -1})
+    return part.map_blocks(_fit_block, dask.delayed(model, pure=True), drop_axis=2, new_axis=0, dtype=np.float32,
+                           chunks=((len(model.names) + 1,), part.chunks[0], part.chunks[1]), meta=np.empty((0, 0, 0), np.float32))
+
+# %% ../nbs/15_maps.ipynb #0000004c
+_IN_MEMORY = 256 * 2**20  # results up to this size are gathered in memory, larger ones in a temporary zarr folder
+
+def _scratch_array(shape, folder):
+    "Where the fitted blocks go: a numpy array, or a zarr array in `folder` when it would be large."
+    if np.prod(shape) * 4 <= _IN_MEMORY: return np.empty(shape, np.float32)
+    import zarr
+    return zarr.create_array(zarr.storage.LocalStore(folder), shape=shape, chunks=(shape[0], 256, 256), dtype='f4')
+
+def _compute_into(lazy, target, bar):
+    "Compute the blocks of `lazy` (any dask scheduler) in batches and write each into `target`."
+    import dask
+    blocks, (_, rows, cols) = lazy.to_delayed().ravel(), lazy.chunks
+    where = [(sum(rows[:i]), sum(cols[:j]), rows[i], cols[j]) for i in range(len(rows)) for j in range(len(cols))]
+    batch = 8 * (os.cpu_count() or 1)
+    for s in range(0, len(blocks), batch):
+        for (r, c, h, w), out in zip(where[s:s + batch], dask.compute(*blocks[s:s + batch])):
+            target[:, r:r + h, c:c + w] = out; bar.update(h * w)
+
+# %% ../nbs/15_maps.ipynb #0000004d
+def _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, n_continuum, pileup, weighting, datapath) -> tuple:
+    "The `MapModel` of the scan in `ds`, and the provenance of its inputs."
+    cal, energies = _scan_calibration(ds)
+    tube, det = _scan_instrument(ds, anode, kv, fwhm_ev, tail)
+    els, source = _scan_elements(ds, elements)
+    sigma = ds.dataset_attrs(datapath).get('sigma', ds.attrs.get('sigma'))
+    if sigma is None: raise DatastackError(f"{os.path.basename(ds.datastack_file)!r}: no 'sigma' attribute on {ds.latest(datapath)!r} or the file: the smoothing of the cube is unknown.")
+    model = map_model(els, cal, ds.read(L.MAXRF_SUMSPECTRUM), float(sigma), tube, det, ds.read(L.MAXRF_MAXSPECTRUM),
+                      energy_range, n_continuum, pileup, weighting)
+    return model, dict(energies=energies, elements_source=source, elements=list(els), cube=ds.latest(datapath))
+
+# %% ../nbs/15_maps.ipynb #0000004e
+class ElementMaps:
+    "What `element_maps` wrote: dataset names, components, timing. Shows the maps in Jupyter."
+    def __init__(self, datastack_file, maps:str, residual:str, components, seconds:float, pixels:int):
+        self.datastack_file, self.maps, self.residual, self.components = os.fspath(datastack_file), maps, residual, list(components)
+        self.seconds, self.pixels = seconds, pixels
+    def __repr__(self):
+        return (f"ElementMaps of {os.path.basename(self.datastack_file)}: {len(self.components)} components in {self.maps!r}, "
+                f"residual in {self.residual!r}; {self.pixels:,} pixels in {self.seconds:.1f} s "
+                f"({self.pixels / max(self.seconds, 1e-9):,.0f} spectra/s)\n  components: {', '.join(self.components)}")
+    def _repr_png_(self):
+        import io, matplotlib.pyplot as plt
+        fig = plot_element_maps(self.datastack_file, datapath=self.maps)
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)
+        return buf.getvalue()
+
+# %% ../nbs/15_maps.ipynb #0000004f
+def _fit_attrs(model:MapModel, info:dict, seconds:float, pixels:int) -> tuple:
+    "Attributes of `maps_elements` and `maps_residual`."
+    method = ("non-negative least squares per pixel (block principal pivoting); design: unit-area component profiles smoothed "
+              "like the cube; weights: " + {'gls': 'inverse covariance of smoothed Poisson counts of the mean spectrum (generalised least squares)',
+                                            'poisson': '1 / mean spectrum per channel', 'none': 'none'}[model.attrs['weighting']])
+    fit = dict(model.attrs, **info, method=method, channels=list(model.channels), seconds=round(seconds, 3),
+               spectra_per_second=round(pixels / max(seconds, 1e-9)))
+    maps = dict(fit, components=list(model.names), units='counts per pixel: all counts the component puts into the spectrum '
+                '(all channels; escape peaks and tails with their family)')
+    residual = dict(fit, statistic='chi-square per degree of freedom: step * sum((y - fit)**2 / v) / dof over every step-th fitted channel, '
+                    'v = max(fit, 0.01) * noise_per_count (Poisson variance of a smoothed count), dof = channels - components / noise_per_count',
+                    step=model.step, noise_per_count=model.noise_per_count, dof=model.dof, units='1 (about 1 where the model explains the spectrum)')
+    return maps, residual
+
+# %% ../nbs/15_maps.ipynb #00000050
+def element_maps(datastack_file, # path of a converted scan (.datastack)
+                 elements=None, # symbols/families to fit; default: the `identified_elements` dataset
+                 energy_range:tuple=None, # (low, high) keV; default 0.8 keV to just above the highest line
+                 anode:str=None, kv:float=None, fwhm_ev:float=None, # tube and detector; default: the .rpl header, else Rh, 40 kV, 140 eV
+                 tail:float=0.02, # fraction of every peak in the detector's low-energy tail
+                 n_continuum:int=5, pileup:int=2, weighting:str='gls', # see `map_model`
+                 datapath:str='maxrf_cube', # the cube to fit
+                 scratch=None, # folder for the temporary maps of a large scan (default: the system's temporary folder)
+                 verbose:bool=True, # progress bar
+                ) -> ElementMaps:
+    "Fit every pixel of `datastack_file`'s cube and append `maps_elements` and `maps_residual`."
+    import tempfile, dask.array as da
+    from tqdm.auto import tqdm
+    from maxrf4u.storage import DataStack, append
+    with DataStack(datastack_file) as ds, tempfile.TemporaryDirectory(dir=scratch, prefix='maxrf4u-maps-') as tmp:
+        model, info = _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, n_continuum, pileup, weighting, datapath)
+        lazy = _fit_lazy(ds.read(datapath, compute=False), model)
+        K, H, W = len(model.names), *lazy.shape[1:]
+        target, t = _scratch_array(lazy.shape, tmp), time.perf_counter()
+        with _one_blas_thread(), tqdm(total=H * W, unit=' spectra', unit_scale=True, desc='Fitting maps', disable=not verbose) as bar:
+            _compute_into(lazy, target, bar)
+        seconds = time.perf_counter() - t
+        ds.close()
+        maps_attrs, res_attrs = _fit_attrs(model, info, seconds, H * W)
+        out = da.from_array(target, chunks=(K + 1, 1024, 1024))
+        maps = append(out[:K].rechunk((1, 1024, 1024)), L.MAPS_ELEMENTS, datastack_file, attrs=maps_attrs)
+        residual = append(out[K], L.MAPS_RESIDUAL, datastack_file, attrs=res_attrs)
+    return ElementMaps(datastack_file, maps, residual, model.names, seconds, H * W)
