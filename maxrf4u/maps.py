@@ -14,7 +14,8 @@ from .xrays import Calibration, Detector, Tube
 
 # %% auto #0
 __all__ = ['resolve_families', 'fit_components', 'continuum_basis', 'component_profiles', 'MapModel', 'nnls_batch', 'fit_spectra',
-           'map_model', 'fit_cube', 'plot_spectrum_fit', 'ElementMaps', 'element_maps']
+           'map_model', 'fit_cube', 'plot_spectrum_fit', 'ElementMaps', 'element_maps', 'element_map',
+           'plot_element_maps', 'plot_rgb', 'export_element_maps']
 
 # %% ../nbs/15_maps.ipynb #00000007
 def resolve_families(elements, # symbols ('Pb') and/or family names ('Pb_L')
@@ -409,9 +410,9 @@ def _compute_into(lazy, target, bar):
 # %% ../nbs/15_maps.ipynb #0000004d
 def _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, n_continuum, pileup, weighting, datapath) -> tuple:
     "The `MapModel` of the scan in `ds`, and the provenance of its inputs."
+    els, source = _scan_elements(ds, elements)
     cal, energies = _scan_calibration(ds)
     tube, det = _scan_instrument(ds, anode, kv, fwhm_ev, tail)
-    els, source = _scan_elements(ds, elements)
     sigma = ds.dataset_attrs(datapath).get('sigma', ds.attrs.get('sigma'))
     if sigma is None: raise DatastackError(f"{os.path.basename(ds.datastack_file)!r}: no 'sigma' attribute on {ds.latest(datapath)!r} or the file: the smoothing of the cube is unknown.")
     model = map_model(els, cal, ds.read(L.MAXRF_SUMSPECTRUM), float(sigma), tube, det, ds.read(L.MAXRF_MAXSPECTRUM),
@@ -478,3 +479,100 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
         maps = append(out[:K].rechunk((1, 1024, 1024)), L.MAPS_ELEMENTS, datastack_file, attrs=maps_attrs)
         residual = append(out[K], L.MAPS_RESIDUAL, datastack_file, attrs=res_attrs)
     return ElementMaps(datastack_file, maps, residual, model.names, seconds, H * W)
+
+# %% ../nbs/15_maps.ipynb #00000056
+@contextlib.contextmanager
+def _datastack(datastack_file):
+    "An open DataStack: the one given, or one opened (and closed after) from a path."
+    from maxrf4u.storage import DataStack
+    if isinstance(datastack_file, DataStack): yield datastack_file; return
+    with DataStack(datastack_file) as ds: yield ds
+
+def _component_rows(components, name:str) -> list:
+    "Indices of the components that make map `name`: itself, an element's families, or all continuum terms."
+    comps = list(components)
+    if name in comps: return [comps.index(name)]
+    rows = [i for i, c in enumerate(comps) if '+' not in c and (c.split('_')[0] == name if name != 'continuum' else c.startswith('continuum_'))]
+    if not rows: raise MaxrfError(f"No map {name!r}: the maps hold {', '.join(comps)} (or give an element symbol such as 'Pb', or 'continuum').")
+    return rows
+
+# %% ../nbs/15_maps.ipynb #00000057
+def element_map(datastack_file, # path of a .datastack, or an open DataStack
+                name:str, # component ('Pb_L'), element ('Pb': its families summed) or 'continuum'
+                datapath:str=L.MAPS_ELEMENTS, # the maps dataset (latest version)
+               ) -> np.ndarray:
+    "Map `(height, width)` float32 in counts per pixel of a component or an element."
+    with _datastack(datastack_file) as ds:
+        rows = _component_rows(ds.dataset_attrs(datapath)['components'], name)
+        return np.asarray(ds.read(datapath, compute=False)[rows].sum(0, dtype=np.float32).compute())
+
+# %% ../nbs/15_maps.ipynb #0000005b
+def plot_element_maps(datastack_file, # path of a .datastack, or an open DataStack
+                      names=None, # maps to show (default: every element family)
+                      ncols:int=5, residual:bool=True, # also the chi-square map
+                      cmap:str='viridis', datapath:str=L.MAPS_ELEMENTS):
+    "A grid of maps with names and colour bars (counts per pixel); returns the figure."
+    import matplotlib.pyplot as plt
+    with _datastack(datastack_file) as ds:
+        comps = ds.dataset_attrs(datapath)['components']
+        names = list(names or [c for c in comps if c not in ('rayleigh', 'compton', 'Ar_K') and '+' not in c and not c.startswith('continuum_')])
+        panels = [(n, element_map(ds, n, datapath), 'counts') for n in names]
+        if residual: panels.append(('residual', ds.read(L.MAPS_RESIDUAL), 'χ²/ν'))
+    rows = -(-len(panels) // ncols)
+    fig, axs = plt.subplots(rows, ncols, figsize=(3.2 * ncols, 2.8 * rows), squeeze=False)
+    for ax in axs.ravel(): ax.axis('off')
+    for ax, (n, m, unit) in zip(axs.ravel(), panels):
+        im = ax.imshow(m, cmap='magma' if n == 'residual' else cmap, vmin=0, vmax=max(float(np.percentile(m, 99.5)), 1e-9))
+        ax.set_title(n, fontsize=10); fig.colorbar(im, ax=ax, fraction=0.046, shrink=0.85, label=unit)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/15_maps.ipynb #00000060
+def _stretch(m, percentile:float=99.5) -> np.ndarray:
+    "Map scaled to 0-1 between 0 and its `percentile`-th percentile."
+    top = float(np.percentile(m, percentile))
+    return np.clip(m / top, 0, 1) if top > 0 else np.zeros_like(m, dtype=float)
+
+def plot_rgb(datastack_file, # path of a .datastack, or an open DataStack
+             names=('Pb', 'Hg', 'Cu'), # maps for red, green and blue (elements or components)
+             percentile:float=99.5, datapath:str=L.MAPS_ELEMENTS, ax=None):
+    "RGB overlay of three maps, each contrast-stretched, with a legend; returns the axes."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    with _datastack(datastack_file) as ds: rgb = np.dstack([_stretch(element_map(ds, n, datapath), percentile) for n in names])
+    if ax is None: ax = plt.subplots(figsize=(6, 6 * rgb.shape[0] / rgb.shape[1] + 0.6))[1]
+    ax.imshow(rgb); ax.axis('off')
+    ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(('red', 'lime', 'blue'), names)], loc='upper right', fontsize=8, framealpha=0.7)
+    return ax
+
+# %% ../nbs/15_maps.ipynb #00000065
+def _elements_of(components) -> list:
+    "Element symbols among the fitted components, in order."
+    return list(dict.fromkeys(c.split('_')[0] for c in components if '+' not in c and c[0].isupper() and c != 'Ar_K'))
+
+def _flipped(m, flip_horizontal, flip_vertical):
+    return m[::-1 if flip_vertical else 1, ::-1 if flip_horizontal else 1]
+
+# %% ../nbs/15_maps.ipynb #00000066
+def export_element_maps(datastack_file, # path of a .datastack with maps
+                        folder=None, # where to write (default: NAME_maps next to the datastack)
+                        flip_horizontal:bool=False, flip_vertical:bool=False, # mirror the exported images
+                        percentile:float=99.5, datapath:str=L.MAPS_ELEMENTS) -> list:
+    "Write a contrast-stretched PNG per element and a multi-page TIFF of all components; returns the paths written."
+    import matplotlib.pyplot as plt, tifffile
+    from pathlib import Path
+    path = Path(os.fspath(datastack_file))
+    folder = Path(folder) if folder is not None else path.with_name(path.stem + '_maps')
+    folder.mkdir(parents=True, exist_ok=True)
+    flip = lambda m: _flipped(m, flip_horizontal, flip_vertical)
+    written = []
+    with _datastack(path) as ds:
+        comps = ds.dataset_attrs(datapath)['components']
+        for el in _elements_of(comps):
+            written.append(folder / f'{path.stem}_{el}.png')
+            plt.imsave(written[-1], flip(_stretch(element_map(ds, el, datapath), percentile)), cmap='gray', vmin=0, vmax=1)
+        written.append(folder / f'{path.stem}_maps.tif')
+        with tifffile.TiffWriter(written[-1]) as tif:
+            for i, c in enumerate(comps): tif.write(flip(np.asarray(ds.read(datapath, compute=False)[i])), description=c, metadata=None)
+            tif.write(flip(ds.read(L.MAPS_RESIDUAL)), description='residual (chi-square per degree of freedom)', metadata=None)
+    return written
