@@ -15,7 +15,8 @@ from .xrays import Calibration, Detector, Tube
 # %% auto #0
 __all__ = ['OVERLAP_PAIRS', 'resolve_families', 'fit_components', 'continuum_basis', 'component_profiles', 'MapModel',
            'nnls_batch', 'fit_spectra', 'map_model', 'fit_cube', 'plot_spectrum_fit', 'ElementMaps', 'element_maps',
-           'element_map', 'plot_element_maps', 'plot_rgb', 'export_element_maps', 'maps_campaign', 'campaign_table']
+           'element_map', 'plot_element_maps', 'plot_rgb', 'export_element_maps', 'maps_campaign', 'campaign_table',
+           'kernel_speed', 'time_element_maps', 'pymca_comparison', 'pymca_table']
 
 # %% ../nbs/15_maps.ipynb #00000007
 def resolve_families(elements, # symbols ('Pb') and/or family names ('Pb_L')
@@ -118,11 +119,10 @@ def _covariance_band(mean_spectrum, sigma:float, start:int, stop:int, ridge:floa
     lam = np.asarray(mean_spectrum, float)
     lam = np.maximum(lam, 1e-3 * lam[start:stop].max())  # empty channels still carry a little noise
     S = _smoothing_matrix(len(lam), sigma)
-    cov = (S @ S.multiply(lam[None]).T).tocsr()[start:stop, start:stop].todia()
+    cov = (S @ S.multiply(lam[None]).T).tocsr()[start:stop, start:stop].tocoo()
     u = 2 * (len(_kernel(sigma)) // 2)
-    band = np.zeros((u + 1, stop - start))
-    for off, diag in zip(cov.offsets, cov.data):
-        if 0 <= off <= u: band[u - off, off:] = diag[off:]
+    band, upper = np.zeros((u + 1, stop - start)), cov.col >= cov.row
+    band[u - (cov.col - cov.row)[upper], cov.col[upper]] = cov.data[upper]
     band[u] += ridge * lam[start:stop]
     return band
 
@@ -162,7 +162,7 @@ def _design(names, calibration, tube, detector, sigma, mean_spectrum, energy_ran
     V = _weights(A, mean_spectrum, sigma, start, stop, weighting, ridge)
     gram = A[:, start:stop] @ V
     d = 1 / np.sqrt(np.diag(gram))
-    step, s2, n = max(1, int(sigma // 2)), float((_kernel(sigma)**2).sum()), stop - start
+    step, s2, n = max(1, int(0.8 * sigma + 0.5)), float((_kernel(sigma)**2).sum()), stop - start
     return MapModel(tuple(names), (start, stop), (V * d).astype(np.float32), (gram + gram.T) / 2 * d[:, None] * d, d,
                     A[:, start:stop].astype(np.float32), np.ascontiguousarray(A[:, start:stop:step], np.float32),
                     step, s2, max(1.0, n - len(names) / s2), attrs or {})
@@ -596,11 +596,15 @@ def _poisson_limit(truth, names, rows:int=64) -> dict:
     for i in range(0, len(M), rows):
         w = 1 / np.maximum(M[i:i + rows] @ S, 1e-6)                          # Poisson: inverse variance per channel
         var[i:i + rows] = np.diagonal(np.linalg.pinv(np.matmul(S[None] * w[:, None], S.T)), axis1=1, axis2=2)
-    return {n: float(M[:, j].std() / np.sqrt(M[:, j].var() + var[:, j].mean())) for j, n in enumerate(truth.names) if n in names}
+    sd = M.std(0)
+    return {n: float(sd[j] / np.sqrt(sd[j]**2 + var[:, j].mean())) if sd[j] > 1e-6 * M[:, j].mean() else float('nan')
+            for j, n in enumerate(truth.names) if n in names}
 
 # %% ../nbs/15_maps.ipynb #00000072
 def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> list:
     "Rows (dicts) comparing the fitted family maps of one synthetic scan with its truth."
+    from maxrf4u import synthetic
+    from maxrf4u.convert import smooth_block
     counts, truth = synthetic.make_scan(recipe, seed)
     cube = smooth_block(counts, 7)
     cal = recipe.calibration if calibration == 'true' else Calibration(recipe.channels, recipe.gain_ev, recipe.offset_ev, 0.0)
@@ -612,7 +616,7 @@ def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> 
     for n in fams:
         t, f = truth.maps.get(n, np.zeros(maps.shape[1:], np.float32)).ravel(), maps[model.names.index(n)].ravel()
         cv = float(t.std() / t.mean()) if t.mean() > 0 else 0.0
-        r = float(np.corrcoef(t, f)[0, 1]) if t.std() > 0 and f.std() > 0 else float('nan')
+        r = float(np.corrcoef(t, f)[0, 1]) if t.std() > 1e-6 * t.mean() and f.std() > 0 else float('nan')  # nan for a uniform map
         rows.append(dict(scan=recipe.name, family=n, true_mean=float(t.mean()), fitted_mean=float(f.mean()), cv=cv, r=r,
                          sum_error=float(f.sum() / t.sum() - 1) if t.sum() > 0 else float('nan'), r_limit=lim.get(n, float('nan')),
                          r_target=_target(n, truth.names), in_truth=n in truth.names))
@@ -648,6 +652,7 @@ def maps_campaign(split:str='tune', # 'tune' or 'heldout' (`synthetic.scan_varia
                  ) -> dict:
     "Fit `n` synthetic scans of `split` in memory and compare each family map with the truth: `{'rows': [...], 'summary': {...}}`."
     from tqdm.auto import tqdm
+    from maxrf4u import synthetic
     if calibration not in ('true', 'header'): raise MaxrfError(f"calibration must be 'true' or 'header', not {calibration!r}.")
     rows = []
     for recipe in tqdm(synthetic.scan_variants(split, n), desc=f'maps campaign ({split})', disable=not verbose):
@@ -667,4 +672,119 @@ def campaign_table(result:dict) -> str:
     lines.append(f"{s['split']} ({s['calibration']} calibration), {s['scans']} scans: r target met {s['r_met']}/{s['r_targets']}, "
                  f"sum within 5 % {s['sum_met']}/{s['sum_targets']}, zeroed {s['zeroed']}; worst r {s['worst_r']:.4f}, "
                  f"worst sum error {s['worst_sum_error']:.2%}, largest family absent from the truth {s['largest_false_family_mean']:.1f} counts/pixel")
+    return '\n'.join(lines)
+
+# %% ../nbs/15_maps.ipynb #0000007e
+def _demo_model(n_components:int, channels:int, seed:int=0) -> tuple:
+    "A 64 x 64 demo scan, smoothed, as `(spectra, model)` with `n_components` components (12 families, scatter, Ar, pile-up, continuum)."
+    from maxrf4u import synthetic
+    from maxrf4u.convert import smooth_block
+    recipe = synthetic.default_recipe(64, 64, channels)
+    counts, truth = synthetic.make_scan(recipe, seed)
+    cube = smooth_block(counts, 7)
+    fams = resolve_families(list(truth.elements), recipe.kv)
+    n_cont = max(1, n_components - len(fams) - 4)
+    model = map_model(fams, recipe.calibration, cube.mean((0, 1)), 7, recipe.tube, Detector(recipe.fwhm_mn_ev, tail=0.02),
+                      cube.max((0, 1)), n_continuum=n_cont, pileup=1)
+    return cube.reshape(-1, channels), model
+
+# %% ../nbs/15_maps.ipynb #0000007f
+def kernel_speed(n_components:int=20, channels:int=4096, # the model's size
+                 blocks:int=16, # blocks of 4096 spectra to fit (the same block again: no decoding, data in memory)
+                 threads:int=None, # default: one per usable core
+                ) -> dict:
+    "Spectra per second of the fit alone (`fit_spectra` on blocks of 4096 smoothed spectra in memory, all cores)."
+    from concurrent.futures import ThreadPoolExecutor
+    from maxrf4u.parallel import usable_cores
+    spectra, model = _demo_model(n_components, channels)
+    threads = threads or usable_cores()
+    with _one_blas_thread(), ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: fit_spectra(model, spectra), range(threads)))  # warm up: the cache of free sets
+        t = time.perf_counter()
+        list(pool.map(lambda _: fit_spectra(model, spectra), range(blocks)))
+        seconds = time.perf_counter() - t
+    return dict(spectra_per_s=blocks * len(spectra) / seconds, components=len(model.names), channels=channels,
+                fitted_channels=model.channels[1] - model.channels[0], threads=threads, spectra=blocks * len(spectra), seconds=seconds)
+
+# %% ../nbs/15_maps.ipynb #00000083
+def time_element_maps(datastack_file, # a converted scan with an energy calibration
+                      elements=('Pb', 'Hg', 'Ca', 'Ti', 'Fe', 'Cu', 'Zn', 'Sn'), # default: the demo scan's: 12 families
+                      n_continuum:int=4, pileup:int=1, # with scatter and Ar: 20 components for the demo scan
+                      **kwargs) -> dict:
+    "Seconds of one full read of the lazy cube (`cube.max(axis=2)`) and of `element_maps` (appends maps), their ratio and the fit's peak memory."
+    from maxrf4u.storage import DataStack
+    from maxrf4u.benchmark import peak_memory
+    with DataStack(datastack_file) as ds:
+        t = time.perf_counter(); ds.read(L.MAXRF_CUBE, compute=False).max(axis=2).compute(); read_s = time.perf_counter() - t
+    res, fit_s, peak = peak_memory(lambda: element_maps(datastack_file, list(elements), n_continuum=n_continuum, pileup=pileup, verbose=False, **kwargs))
+    return dict(read_s=read_s, fit_s=fit_s, ratio=fit_s / read_s, peak_mib=peak, components=len(res.components),
+                pixels=res.pixels, spectra_per_s=res.pixels / fit_s)
+
+# %% ../nbs/15_maps.ipynb #00000088
+def _pymca_config(recipe, families, energy_range):
+    "PyMca fit configuration (from its McaTheory.cfg) for the scan of `recipe` with line groups `families`."
+    import PyMca5
+    from PyMca5.PyMcaIO import ConfigDict
+    cfg = ConfigDict.ConfigDict(); cfg.read(os.path.join(os.path.dirname(PyMca5.__file__), 'PyMcaData', 'McaTheory.cfg'))
+    fit, det, e = cfg['fit'], cfg['detector'], recipe.calibration.energies
+    fit.update(stripflag=1, stripalgorithm=1, snipwidth=30, continuum=2, linearfitflag=1, escapeflag=1, sumflag=1, fitweight=0,
+               use_limit=1, xmin=int(np.searchsorted(e, energy_range[0])), xmax=int(np.searchsorted(e, energy_range[1])))
+    anode = list(xrays.line_groups(f'{recipe.anode}_{xrays.ANODES[recipe.anode]}', recipe.kv).values())
+    extra = [k * recipe.kv for k in (0.7, 0.85) if k * recipe.kv > max(a[0] for a in anode)]
+    fit.update(energy=[a[0] for a in anode] + extra, energyweight=[a[1] for a in anode] + [0.2] * len(extra), scatterflag=1,
+               energyflag=[1] * (len(anode) + len(extra)), energyscatter=[1] * len(anode) + [0] * len(extra))
+    cfg['attenuators']['Matrix'] = [1, 'Ca1C1O3', 2.71, 0.1, 45.0, 45.0]
+    k = 2.3548**2 * 3.85 * 0.115  # eV of FWHM² per eV of energy (Fano 0.115), as in xrays.fwhm_ev
+    det.update(zero=recipe.offset_ev / 1000, gain=recipe.gain_ev / 1000, fixedzero=1, fixedgain=1, fano=0.115,
+               noise=float(np.sqrt(recipe.fwhm_mn_ev**2 - k * xrays.MN_KA_KEV * 1000)) / 1000)
+    peaks = {}
+    for f in [*families, 'Ar_K']: peaks.setdefault(f.split('_')[0], []).append(f.split('_')[1])
+    cfg['peaks'] = peaks
+    return cfg
+
+# %% ../nbs/15_maps.ipynb #00000089
+def _accuracy(truth, fitted:dict) -> list:
+    "Per family: true mean, fitted mean, Pearson r and sum error of `fitted` `{family: map}` against `truth`."
+    rows = []
+    for n, f in fitted.items():
+        t = truth.maps[n].ravel(); f = np.asarray(f, float).ravel()
+        r = float(np.corrcoef(t, f)[0, 1]) if t.std() > 1e-6 * t.mean() and f.std() > 0 else float('nan')
+        rows.append(dict(family=n, true_mean=float(t.mean()), fitted_mean=float(f.mean()), r=r, sum_error=float(f.sum() / t.sum() - 1)))
+    return rows
+
+# %% ../nbs/15_maps.ipynb #0000008a
+def pymca_comparison(height:int=200, width:int=250, depth:int=2048, seed:int=0, # the demo scan's size
+                     threads:int=None, verbose:bool=True) -> dict:
+    "Fit the demo scan with PyMca's FastXRFLinearFit and with `fit_cube`: spectra/s and per-family accuracy against the truth."
+    from maxrf4u import synthetic
+    from maxrf4u.convert import smooth_block
+    from PyMca5.PyMcaPhysics.xrf import FastXRFLinearFit
+    recipe = synthetic.default_recipe(height, width, depth)
+    counts, truth = synthetic.make_scan(recipe, seed)
+    fams = [f for f in resolve_families(list(truth.elements), recipe.kv) if f in truth.maps]
+    cube = smooth_block(counts, 7)
+    model = map_model(fams, recipe.calibration, cube.mean((0, 1)), 7, recipe.tube, Detector(recipe.fwhm_mn_ev, tail=0.02), cube.max((0, 1)))
+    t = time.perf_counter(); maps, _ = fit_cube(cube, model, threads=threads); ours_s = time.perf_counter() - t
+    cfg = _pymca_config(recipe, fams, model.attrs['energy_range_kev'])
+    t = time.perf_counter()
+    out = FastXRFLinearFit.FastXRFLinearFit().fitMultipleSpectra(y=counts.astype(np.float32), configuration=cfg, weight=0, refit=True, save=False)
+    pymca_s = time.perf_counter() - t
+    labels = [str(x).replace(' ', '_') for x in out.labels('parameters')]
+    pymca = _accuracy(truth, {n: out['parameters'][labels.index(n)] for n in fams if n in labels})
+    ours = _accuracy(truth, {n: maps[model.names.index(n)] for n in fams if n in model.names})
+    res = dict(spectra=height * width, channels=depth, families=fams, pymca_spectra_per_s=height * width / pymca_s,
+               maps_spectra_per_s=height * width / ours_s, pymca=pymca, maps=ours)
+    if verbose: print(pymca_table(res))
+    return res
+
+# %% ../nbs/15_maps.ipynb #0000008b
+def pymca_table(res:dict) -> str:
+    "A `pymca_comparison` result as a side-by-side table."
+    lines = [f"{res['spectra']:,} spectra x {res['channels']} channels: PyMca FastXRFLinearFit {res['pymca_spectra_per_s']:,.0f} spectra/s, "
+             f"maxrf4u {res['maps_spectra_per_s']:,.0f} spectra/s (x{res['maps_spectra_per_s'] / res['pymca_spectra_per_s']:.1f})",
+             f"{'family':<8}{'true':>8} | {'PyMca r':>9}{'sum err':>9} | {'maxrf4u r':>10}{'sum err':>9}"]
+    ours = {x['family']: x for x in res['maps']}
+    for p in res['pymca']:
+        o = ours.get(p['family'], dict(r=float('nan'), sum_error=float('nan')))
+        lines.append(f"{p['family']:<8}{p['true_mean']:8.0f} | {p['r']:9.4f}{p['sum_error']:+9.1%} | {o['r']:10.4f}{o['sum_error']:+9.1%}")
     return '\n'.join(lines)
