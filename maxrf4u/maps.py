@@ -392,20 +392,20 @@ def _fit_lazy(cube, model:MapModel):
                            chunks=((len(model.names) + 1,), part.chunks[0], part.chunks[1]), meta=np.empty((0, 0, 0), np.float32))
 
 # %% ../nbs/15_maps.ipynb #0000004c
-_IN_MEMORY = 256 * 2**20  # results up to this size are gathered in memory, larger ones in a temporary zarr folder
+_IN_MEMORY = 64 * 2**20  # results up to this size are gathered in memory, larger ones in a temporary zarr folder
 
-def _scratch_array(shape, folder):
-    "Where the fitted blocks go: a numpy array, or a zarr array in `folder` when it would be large."
+def _scratch_array(shape, chunks, folder):
+    "Where the fitted blocks go: a numpy array, or a zarr array in `folder` (one chunk per block) when it would be large."
     if np.prod(shape) * 4 <= _IN_MEMORY: return np.empty(shape, np.float32)
     import zarr
-    return zarr.create_array(zarr.storage.LocalStore(folder), shape=shape, chunks=(shape[0], 256, 256), dtype='f4')
+    return zarr.create_array(zarr.storage.LocalStore(folder), shape=shape, chunks=chunks, dtype='f4')
 
 def _compute_into(lazy, target, bar):
-    "Compute the blocks of `lazy` (any dask scheduler) in batches and write each into `target`."
+    "Compute the blocks of `lazy` (any dask scheduler) in batches of up to 64 MiB of results, and write each into `target`."
     import dask
     blocks, (_, rows, cols) = lazy.to_delayed().ravel(), lazy.chunks
     where = [(sum(rows[:i]), sum(cols[:j]), rows[i], cols[j]) for i in range(len(rows)) for j in range(len(cols))]
-    batch = 8 * (os.cpu_count() or 1)
+    batch = max(4 * (os.cpu_count() or 1), _IN_MEMORY // (4 * lazy.shape[0] * rows[0] * cols[0]))  # results of a batch: at most 64 MiB
     for s in range(0, len(blocks), batch):
         for (r, c, h, w), out in zip(where[s:s + batch], dask.compute(*blocks[s:s + batch])):
             target[:, r:r + h, c:c + w] = out; bar.update(h * w)
@@ -434,7 +434,7 @@ class ElementMaps:
                 f"({self.pixels / max(self.seconds, 1e-9):,.0f} spectra/s)\n  components: {', '.join(self.components)}")
     def _repr_png_(self):
         import io, matplotlib.pyplot as plt
-        fig = plot_element_maps(self.datastack_file, datapath=self.maps)
+        fig = plot_element_maps(self.datastack_file, datapath=self.maps, residual=self.residual)
         buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)
         return buf.getvalue()
 
@@ -472,7 +472,7 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
         model, info = _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, n_continuum, pileup, weighting, datapath)
         lazy = _fit_lazy(ds.read(datapath, compute=False), model)
         K, H, W = len(model.names), *lazy.shape[1:]
-        target, t = _scratch_array(lazy.shape, tmp), time.perf_counter()
+        target, t = _scratch_array(lazy.shape, lazy.chunksize, tmp), time.perf_counter()
         with _one_blas_thread(), tqdm(total=H * W, unit=' spectra', unit_scale=True, desc='Fitting maps', disable=not verbose) as bar:
             _compute_into(lazy, target, bar)
         seconds = time.perf_counter() - t
@@ -483,7 +483,7 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
         residual = append(out[K], L.MAPS_RESIDUAL, datastack_file, attrs=res_attrs)
     return ElementMaps(datastack_file, maps, residual, model.names, seconds, H * W)
 
-# %% ../nbs/15_maps.ipynb #00000056
+# %% ../nbs/15_maps.ipynb #00000057
 @contextlib.contextmanager
 def _datastack(datastack_file):
     "An open DataStack: the one given, or one opened (and closed after) from a path."
@@ -499,7 +499,7 @@ def _component_rows(components, name:str) -> list:
     if not rows: raise MaxrfError(f"No map {name!r}: the maps hold {', '.join(comps)} (or give an element symbol such as 'Pb', or 'continuum').")
     return rows
 
-# %% ../nbs/15_maps.ipynb #00000057
+# %% ../nbs/15_maps.ipynb #00000058
 def element_map(datastack_file, # path of a .datastack, or an open DataStack
                 name:str, # component ('Pb_L'), element ('Pb': its families summed) or 'continuum'
                 datapath:str=L.MAPS_ELEMENTS, # the maps dataset (latest version)
@@ -509,10 +509,10 @@ def element_map(datastack_file, # path of a .datastack, or an open DataStack
         rows = _component_rows(ds.dataset_attrs(datapath)['components'], name)
         return np.asarray(ds.read(datapath, compute=False)[rows].sum(0, dtype=np.float32).compute())
 
-# %% ../nbs/15_maps.ipynb #0000005b
+# %% ../nbs/15_maps.ipynb #0000005c
 def plot_element_maps(datastack_file, # path of a .datastack, or an open DataStack
                       names=None, # maps to show (default: every element family)
-                      ncols:int=5, residual:bool=True, # also the chi-square map
+                      ncols:int=5, residual=True, # also the chi-square map (True: the latest, or a dataset name)
                       cmap:str='viridis', datapath:str=L.MAPS_ELEMENTS):
     "A grid of maps with names and colour bars (counts per pixel); returns the figure."
     import matplotlib.pyplot as plt
@@ -520,7 +520,7 @@ def plot_element_maps(datastack_file, # path of a .datastack, or an open DataSta
         comps = ds.dataset_attrs(datapath)['components']
         names = list(names or [c for c in comps if c not in ('rayleigh', 'compton', 'Ar_K') and '+' not in c and not c.startswith('continuum_')])
         panels = [(n, element_map(ds, n, datapath), 'counts') for n in names]
-        if residual: panels.append(('residual', ds.read(L.MAPS_RESIDUAL), 'χ²/ν'))
+        if residual: panels.append(('residual', ds.read(L.MAPS_RESIDUAL if residual is True else residual), 'χ²/ν'))
     rows = -(-len(panels) // ncols)
     fig, axs = plt.subplots(rows, ncols, figsize=(3.2 * ncols, 2.8 * rows), squeeze=False)
     for ax in axs.ravel(): ax.axis('off')
@@ -530,7 +530,7 @@ def plot_element_maps(datastack_file, # path of a .datastack, or an open DataSta
     fig.tight_layout()
     return fig
 
-# %% ../nbs/15_maps.ipynb #00000060
+# %% ../nbs/15_maps.ipynb #00000061
 def _stretch(m, percentile:float=99.5) -> np.ndarray:
     "Map scaled to 0-1 between 0 and its `percentile`-th percentile."
     top = float(np.percentile(m, percentile))
@@ -548,7 +548,7 @@ def plot_rgb(datastack_file, # path of a .datastack, or an open DataStack
     ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(('red', 'lime', 'blue'), names)], loc='upper right', fontsize=8, framealpha=0.7)
     return ax
 
-# %% ../nbs/15_maps.ipynb #00000065
+# %% ../nbs/15_maps.ipynb #00000066
 def _elements_of(components) -> list:
     "Element symbols among the fitted components, in order."
     return list(dict.fromkeys(c.split('_')[0] for c in components if '+' not in c and c[0].isupper() and c != 'Ar_K'))
@@ -556,7 +556,7 @@ def _elements_of(components) -> list:
 def _flipped(m, flip_horizontal, flip_vertical):
     return m[::-1 if flip_vertical else 1, ::-1 if flip_horizontal else 1]
 
-# %% ../nbs/15_maps.ipynb #00000066
+# %% ../nbs/15_maps.ipynb #00000067
 def export_element_maps(datastack_file, # path of a .datastack with maps
                         folder=None, # where to write (default: NAME_maps next to the datastack)
                         flip_horizontal:bool=False, flip_vertical:bool=False, # mirror the exported images
@@ -580,7 +580,7 @@ def export_element_maps(datastack_file, # path of a .datastack with maps
             tif.write(flip(ds.read(L.MAPS_RESIDUAL)), description='residual (chi-square per degree of freedom)', metadata=None)
     return written
 
-# %% ../nbs/15_maps.ipynb #00000071
+# %% ../nbs/15_maps.ipynb #00000072
 OVERLAP_PAIRS = (('As_K', 'Pb_L'), ('S_K', 'Pb_M'), ('Ti_K', 'Ba_L'))
 
 def _target(family:str, truth_names) -> float:
@@ -600,7 +600,7 @@ def _poisson_limit(truth, names, rows:int=64) -> dict:
     return {n: float(sd[j] / np.sqrt(sd[j]**2 + var[:, j].mean())) if sd[j] > 1e-6 * M[:, j].mean() else float('nan')
             for j, n in enumerate(truth.names) if n in names}
 
-# %% ../nbs/15_maps.ipynb #00000072
+# %% ../nbs/15_maps.ipynb #00000073
 def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> list:
     "Rows (dicts) comparing the fitted family maps of one synthetic scan with its truth."
     from maxrf4u import synthetic
@@ -622,7 +622,7 @@ def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> 
                          r_target=_target(n, truth.names), in_truth=n in truth.names))
     return rows
 
-# %% ../nbs/15_maps.ipynb #00000073
+# %% ../nbs/15_maps.ipynb #00000074
 def _judge(row:dict) -> dict:
     "`row` with the targets that apply to it and whether they are met."
     strong = row['true_mean'] >= 500
@@ -642,7 +642,7 @@ def _summary(rows:list) -> dict:
                 misses=[(x['scan'], x['family'], round(x['r'], 4), round(x['r_limit'], 4), round(x['sum_error'], 4)) for x in rows
                         if x['r_ok'] is False or x['sum_ok'] is False or x['zeroed']])
 
-# %% ../nbs/15_maps.ipynb #00000074
+# %% ../nbs/15_maps.ipynb #00000075
 def maps_campaign(split:str='tune', # 'tune' or 'heldout' (`synthetic.scan_variants`)
                   n:int=10, # number of variants
                   seed:int=0, # seed of the counts
@@ -659,7 +659,7 @@ def maps_campaign(split:str='tune', # 'tune' or 'heldout' (`synthetic.scan_varia
         rows += [_judge(r) for r in _campaign_scan(recipe, seed, calibration, limits, **kwargs)]
     return dict(rows=rows, summary=dict(split=split, calibration=calibration, **_summary(rows)))
 
-# %% ../nbs/15_maps.ipynb #00000076
+# %% ../nbs/15_maps.ipynb #00000077
 def campaign_table(result:dict) -> str:
     "The rows of a `maps_campaign` result with a target, as text."
     lines = [f"{'scan':<12}{'family':<8}{'true':>8}{'fitted':>8}{'cv':>6}{'r':>8}{'limit':>8}{'target':>7}{'sum err':>9}  ok"]
@@ -674,7 +674,7 @@ def campaign_table(result:dict) -> str:
                  f"worst sum error {s['worst_sum_error']:.2%}, largest family absent from the truth {s['largest_false_family_mean']:.1f} counts/pixel")
     return '\n'.join(lines)
 
-# %% ../nbs/15_maps.ipynb #0000007e
+# %% ../nbs/15_maps.ipynb #0000007f
 def _demo_model(n_components:int, channels:int, seed:int=0) -> tuple:
     "A 64 x 64 demo scan, smoothed, as `(spectra, model)` with `n_components` components (12 families, scatter, Ar, pile-up, continuum)."
     from maxrf4u import synthetic
@@ -688,7 +688,7 @@ def _demo_model(n_components:int, channels:int, seed:int=0) -> tuple:
                       cube.max((0, 1)), n_continuum=n_cont, pileup=1)
     return cube.reshape(-1, channels), model
 
-# %% ../nbs/15_maps.ipynb #0000007f
+# %% ../nbs/15_maps.ipynb #00000080
 def kernel_speed(n_components:int=20, channels:int=4096, # the model's size
                  blocks:int=16, # blocks of 4096 spectra to fit (the same block again: no decoding, data in memory)
                  threads:int=None, # default: one per usable core
@@ -706,21 +706,21 @@ def kernel_speed(n_components:int=20, channels:int=4096, # the model's size
     return dict(spectra_per_s=blocks * len(spectra) / seconds, components=len(model.names), channels=channels,
                 fitted_channels=model.channels[1] - model.channels[0], threads=threads, spectra=blocks * len(spectra), seconds=seconds)
 
-# %% ../nbs/15_maps.ipynb #00000083
+# %% ../nbs/15_maps.ipynb #00000084
 def time_element_maps(datastack_file, # a converted scan with an energy calibration
                       elements=('Pb', 'Hg', 'Ca', 'Ti', 'Fe', 'Cu', 'Zn', 'Sn'), # default: the demo scan's: 12 families
                       n_continuum:int=4, pileup:int=1, # with scatter and Ar: 20 components for the demo scan
                       **kwargs) -> dict:
-    "Seconds of one full read of the lazy cube (`cube.max(axis=2)`) and of `element_maps` (appends maps), their ratio and the fit's peak memory."
+    "Seconds of one full read of the lazy cube (`cube.max(axis=2)`) and of `element_maps` (model, fit, append), their ratio and the peak memory."
     from maxrf4u.storage import DataStack
     from maxrf4u.benchmark import peak_memory
     with DataStack(datastack_file) as ds:
         t = time.perf_counter(); ds.read(L.MAXRF_CUBE, compute=False).max(axis=2).compute(); read_s = time.perf_counter() - t
     res, fit_s, peak = peak_memory(lambda: element_maps(datastack_file, list(elements), n_continuum=n_continuum, pileup=pileup, verbose=False, **kwargs))
-    return dict(read_s=read_s, fit_s=fit_s, ratio=fit_s / read_s, peak_mib=peak, components=len(res.components),
-                pixels=res.pixels, spectra_per_s=res.pixels / fit_s)
+    return dict(read_s=read_s, fit_s=fit_s, ratio=fit_s / read_s, peak_mib=peak, components=len(res.components), pixels=res.pixels,
+                spectra_per_s=res.pixels / fit_s, fitting_s=res.seconds)  # fit_s: all of element_maps; fitting_s: the pass over the cube
 
-# %% ../nbs/15_maps.ipynb #00000088
+# %% ../nbs/15_maps.ipynb #00000089
 def _pymca_config(recipe, families, energy_range):
     "PyMca fit configuration (from its McaTheory.cfg) for the scan of `recipe` with line groups `families`."
     import PyMca5
@@ -742,7 +742,7 @@ def _pymca_config(recipe, families, energy_range):
     cfg['peaks'] = peaks
     return cfg
 
-# %% ../nbs/15_maps.ipynb #00000089
+# %% ../nbs/15_maps.ipynb #0000008a
 def _accuracy(truth, fitted:dict) -> list:
     "Per family: true mean, fitted mean, Pearson r and sum error of `fitted` `{family: map}` against `truth`."
     rows = []
@@ -752,7 +752,7 @@ def _accuracy(truth, fitted:dict) -> list:
         rows.append(dict(family=n, true_mean=float(t.mean()), fitted_mean=float(f.mean()), r=r, sum_error=float(f.sum() / t.sum() - 1)))
     return rows
 
-# %% ../nbs/15_maps.ipynb #0000008a
+# %% ../nbs/15_maps.ipynb #0000008b
 def pymca_comparison(height:int=200, width:int=250, depth:int=2048, seed:int=0, # the demo scan's size
                      threads:int=None, verbose:bool=True) -> dict:
     "Fit the demo scan with PyMca's FastXRFLinearFit and with `fit_cube`: spectra/s and per-family accuracy against the truth."
@@ -777,7 +777,7 @@ def pymca_comparison(height:int=200, width:int=250, depth:int=2048, seed:int=0, 
     if verbose: print(pymca_table(res))
     return res
 
-# %% ../nbs/15_maps.ipynb #0000008b
+# %% ../nbs/15_maps.ipynb #0000008c
 def pymca_table(res:dict) -> str:
     "A `pymca_comparison` result as a side-by-side table."
     lines = [f"{res['spectra']:,} spectra x {res['channels']} channels: PyMca FastXRFLinearFit {res['pymca_spectra_per_s']:,.0f} spectra/s, "
