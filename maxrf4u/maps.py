@@ -16,7 +16,7 @@ from .xrays import Calibration, Detector, Tube
 __all__ = ['OVERLAP_PAIRS', 'resolve_families', 'fit_components', 'continuum_basis', 'component_profiles', 'MapModel',
            'nnls_batch', 'fit_spectra', 'map_model', 'fit_cube', 'plot_spectrum_fit', 'ElementMaps', 'element_maps',
            'element_map', 'plot_element_maps', 'plot_rgb', 'export_element_maps', 'maps_campaign', 'campaign_table',
-           'kernel_speed', 'time_element_maps', 'pymca_comparison', 'pymca_table']
+           'file_path_agreement', 'kernel_speed', 'time_element_maps', 'pymca_comparison', 'pymca_table']
 
 # %% ../nbs/15_maps.ipynb #00000007
 def resolve_families(elements, # symbols ('Pb') and/or family names ('Pb_L')
@@ -354,13 +354,13 @@ def _scan_calibration(ds) -> tuple:
     return cal, f'{L.MAXRF_ENERGIES} ({source})' if source != 'rpl header' else 'rpl header'
 
 # %% ../nbs/15_maps.ipynb #00000049
-def _scan_instrument(ds, anode=None, kv=None, fwhm_ev=None, tail=0.02) -> tuple:
+def _scan_instrument(ds, anode=None, kv=None, fwhm_ev=None, tail=0.02, scatter_angle=95.0) -> tuple:
     "Tube and detector of `ds`: arguments, else the .rpl header's 'tube', 'beam-energy', 'detector-peak-width-ev', else Rh, 40 kV, 140 eV."
     extra = (ds.attrs.get('ripple_header') or {}).get('extra') or {}
     anode = str(anode or extra.get('tube') or 'Rh')
     kv = float(kv or extra.get('beam-energy') or 40.0)
     fwhm = float(fwhm_ev or extra.get('detector-peak-width-ev') or 140.0)
-    return Tube(anode, kv), Detector(fwhm, tail=tail)
+    return Tube(anode, kv, scatter_angle), Detector(fwhm, tail=tail)
 
 # %% ../nbs/15_maps.ipynb #0000004a
 def _scan_elements(ds, elements=None) -> tuple:
@@ -411,11 +411,11 @@ def _compute_into(lazy, target, bar):
             target[:, r:r + h, c:c + w] = out; bar.update(h * w)
 
 # %% ../nbs/15_maps.ipynb #0000004d
-def _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, n_continuum, pileup, weighting, datapath) -> tuple:
+def _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, scatter_angle, n_continuum, pileup, weighting, datapath) -> tuple:
     "The `MapModel` of the scan in `ds`, and the provenance of its inputs."
     els, source = _scan_elements(ds, elements)
     cal, energies = _scan_calibration(ds)
-    tube, det = _scan_instrument(ds, anode, kv, fwhm_ev, tail)
+    tube, det = _scan_instrument(ds, anode, kv, fwhm_ev, tail, scatter_angle)
     sigma = ds.dataset_attrs(datapath).get('sigma', ds.attrs.get('sigma'))
     if sigma is None: raise DatastackError(f"{os.path.basename(ds.datastack_file)!r}: no 'sigma' attribute on {ds.latest(datapath)!r} or the file: the smoothing of the cube is unknown.")
     model = map_model(els, cal, ds.read(L.MAXRF_SUMSPECTRUM), float(sigma), tube, det, ds.read(L.MAXRF_MAXSPECTRUM),
@@ -459,6 +459,7 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
                  energy_range:tuple=None, # (low, high) keV; default 0.8 keV to just above the highest line
                  anode:str=None, kv:float=None, fwhm_ev:float=None, # tube and detector; default: the .rpl header, else Rh, 40 kV, 140 eV
                  tail:float=0.02, # fraction of every peak in the detector's low-energy tail
+                 scatter_angle:float=95.0, # degrees between beam and detector (places the Compton peak)
                  n_continuum:int=5, pileup:int=2, weighting:str='gls', # see `map_model`
                  datapath:str='maxrf_cube', # the cube to fit
                  scratch=None, # folder for the temporary maps of a large scan (default: the system's temporary folder)
@@ -469,7 +470,7 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
     from tqdm.auto import tqdm
     from maxrf4u.storage import DataStack, append
     with DataStack(datastack_file) as ds, tempfile.TemporaryDirectory(dir=scratch, prefix='maxrf4u-maps-') as tmp:
-        model, info = _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, n_continuum, pileup, weighting, datapath)
+        model, info = _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, scatter_angle, n_continuum, pileup, weighting, datapath)
         lazy = _fit_lazy(ds.read(datapath, compute=False), model)
         K, H, W = len(model.names), *lazy.shape[1:]
         target, t = _scratch_array(lazy.shape, lazy.chunksize, tmp), time.perf_counter()
@@ -674,7 +675,32 @@ def campaign_table(result:dict) -> str:
                  f"worst sum error {s['worst_sum_error']:.2%}, largest family absent from the truth {s['largest_false_family_mean']:.1f} counts/pixel")
     return '\n'.join(lines)
 
-# %% ../nbs/15_maps.ipynb #0000007f
+# %% ../nbs/15_maps.ipynb #0000007c
+def file_path_agreement(split:str='tune', n:int=2, seed:int=0, folder=None) -> list:
+    "For the first `n` variants of `split`: largest difference (counts, and relative to the map's maximum) between the maps fitted through a `.datastack` and in memory."
+    import tempfile
+    from maxrf4u import synthetic
+    from maxrf4u.convert import raw_to_datastack, smooth_block
+    from maxrf4u.storage import DataStack, append
+    out = []
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        for recipe in synthetic.scan_variants(split, n):
+            raw, rpl = synthetic.write_scan(os.path.join(tmp, recipe.name + '.raw'), recipe, seed, truth=False, workers=1)
+            f = raw_to_datastack(raw, rpl, verbose=False, workers=1)
+            append(recipe.calibration.energies, L.MAXRF_ENERGIES, f, attrs={'source': 'true calibration of the synthetic scan', 'unit': 'keV'})
+            els = list(synthetic.scan_truth(recipe).elements)
+            stored = element_maps(f, els, verbose=False)
+            with DataStack(f) as ds: on_file, mean, top = ds.read(stored.maps), ds.read(L.MAXRF_SUMSPECTRUM), ds.read(L.MAXRF_MAXSPECTRUM)
+            cube = smooth_block(synthetic.make_scan(recipe, seed)[0], 7)
+            tube = Tube(recipe.anode, recipe.kv)  # what the header tells: no scattering angle; element_maps assumes 95 degrees
+            model = map_model(els, recipe.calibration, mean, 7, tube, Detector(recipe.fwhm_mn_ev, tail=0.02), top)
+            in_memory, _ = fit_cube(cube, model)
+            diff = np.abs(on_file - in_memory).max((1, 2))
+            out.append(dict(scan=recipe.name, components=len(model.names), same_components=stored.components == list(model.names),
+                            max_abs=float(diff.max()), max_rel=float((diff / np.maximum(in_memory.max((1, 2)), 1)).max())))
+    return out
+
+# %% ../nbs/15_maps.ipynb #00000084
 def _demo_model(n_components:int, channels:int, seed:int=0) -> tuple:
     "A 64 x 64 demo scan, smoothed, as `(spectra, model)` with `n_components` components (12 families, scatter, Ar, pile-up, continuum)."
     from maxrf4u import synthetic
@@ -688,7 +714,7 @@ def _demo_model(n_components:int, channels:int, seed:int=0) -> tuple:
                       cube.max((0, 1)), n_continuum=n_cont, pileup=1)
     return cube.reshape(-1, channels), model
 
-# %% ../nbs/15_maps.ipynb #00000080
+# %% ../nbs/15_maps.ipynb #00000085
 def kernel_speed(n_components:int=20, channels:int=4096, # the model's size
                  blocks:int=16, # blocks of 4096 spectra to fit (the same block again: no decoding, data in memory)
                  threads:int=None, # default: one per usable core
@@ -706,7 +732,7 @@ def kernel_speed(n_components:int=20, channels:int=4096, # the model's size
     return dict(spectra_per_s=blocks * len(spectra) / seconds, components=len(model.names), channels=channels,
                 fitted_channels=model.channels[1] - model.channels[0], threads=threads, spectra=blocks * len(spectra), seconds=seconds)
 
-# %% ../nbs/15_maps.ipynb #00000084
+# %% ../nbs/15_maps.ipynb #00000089
 def time_element_maps(datastack_file, # a converted scan with an energy calibration
                       elements=('Pb', 'Hg', 'Ca', 'Ti', 'Fe', 'Cu', 'Zn', 'Sn'), # default: the demo scan's: 12 families
                       n_continuum:int=4, pileup:int=1, # with scatter and Ar: 20 components for the demo scan
@@ -720,7 +746,7 @@ def time_element_maps(datastack_file, # a converted scan with an energy calibrat
     return dict(read_s=read_s, fit_s=fit_s, ratio=fit_s / read_s, peak_mib=peak, components=len(res.components), pixels=res.pixels,
                 spectra_per_s=res.pixels / fit_s, fitting_s=res.seconds)  # fit_s: all of element_maps; fitting_s: the pass over the cube
 
-# %% ../nbs/15_maps.ipynb #00000089
+# %% ../nbs/15_maps.ipynb #0000008e
 def _pymca_config(recipe, families, energy_range):
     "PyMca fit configuration (from its McaTheory.cfg) for the scan of `recipe` with line groups `families`."
     import PyMca5
@@ -742,7 +768,7 @@ def _pymca_config(recipe, families, energy_range):
     cfg['peaks'] = peaks
     return cfg
 
-# %% ../nbs/15_maps.ipynb #0000008a
+# %% ../nbs/15_maps.ipynb #0000008f
 def _accuracy(truth, fitted:dict) -> list:
     "Per family: true mean, fitted mean, Pearson r and sum error of `fitted` `{family: map}` against `truth`."
     rows = []
@@ -752,7 +778,7 @@ def _accuracy(truth, fitted:dict) -> list:
         rows.append(dict(family=n, true_mean=float(t.mean()), fitted_mean=float(f.mean()), r=r, sum_error=float(f.sum() / t.sum() - 1)))
     return rows
 
-# %% ../nbs/15_maps.ipynb #0000008b
+# %% ../nbs/15_maps.ipynb #00000090
 def pymca_comparison(height:int=200, width:int=250, depth:int=2048, seed:int=0, # the demo scan's size
                      threads:int=None, verbose:bool=True) -> dict:
     "Fit the demo scan with PyMca's FastXRFLinearFit and with `fit_cube`: spectra/s and per-family accuracy against the truth."
@@ -777,7 +803,7 @@ def pymca_comparison(height:int=200, width:int=250, depth:int=2048, seed:int=0, 
     if verbose: print(pymca_table(res))
     return res
 
-# %% ../nbs/15_maps.ipynb #0000008c
+# %% ../nbs/15_maps.ipynb #00000091
 def pymca_table(res:dict) -> str:
     "A `pymca_comparison` result as a side-by-side table."
     lines = [f"{res['spectra']:,} spectra x {res['channels']} channels: PyMca FastXRFLinearFit {res['pymca_spectra_per_s']:,.0f} spectra/s, "
