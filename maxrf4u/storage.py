@@ -461,11 +461,12 @@ def _spectrum(self, row, col, size=1, datapath='maxrf_cube'):
     block = a[max(0, row - h):row + h + 1, max(0, col - h):col + h + 1]
     return block[0, 0] if size == 1 else block.sum(axis=(0, 1), dtype='f8')
 
-# %% ../nbs/10_storage.ipynb #08e253bc
+# %% ../nbs/10_storage.ipynb #9d537a37
 @_into(DataStack, 'channel_map')
-def _channel_map(self, start=None, stop=None, datapath='maxrf_cube', keV=None):
-    "Sum of channels `start`..`stop-1` (or of the band `keV=(low, high)`) at every pixel: float64 height x width."
+def _channel_map(self, start=None, stop=None, datapath='maxrf_cube', keV=None, line=None):
+    "Sum of channels `start`..`stop-1` (or of the band `keV=(low, high)`, or around `line='Fe Ka'`) at every pixel: float64."
     name = self.latest(datapath)
+    if line is not None: keV = self.line_band(line)
     if keV is not None: start, stop = self.channels(keV)
     r = self._cube_reader(name)
     if r is not None: return r.channel_map(start, stop)
@@ -504,6 +505,25 @@ def _channels(self, keV):
         raise DatastackError(f"The band {lo}..{hi} keV holds no channel of {os.path.basename(self.datastack_file)!r} "
                              f"(channels cover {e[0]:.3f}..{e[-1]:.3f} keV).")
     return start, stop
+
+# %% ../nbs/10_storage.ipynb #4e80d1df
+@_into(DataStack, 'line_band')
+def _line_band(self, line:str):
+    "(low, high) keV of the band one FWHM wide centred on `line` (e.g. 'Fe Ka') in this scan's stored spectra."
+    from maxrf4u.xrays import line_energy, fwhm_ev
+    e, energies = line_energy(line), self.energies
+    detector = ((self.attrs.get('ripple_header') or {}).get('extra') or {}).get('detector-peak-width-ev', 140.0)
+    gain = abs(np.median(np.diff(energies))) if energies is not None and len(energies) > 1 else 0.0
+    smoothing_ev = 2.3548 * float(self.attrs.get('sigma', 0) or 0) * gain * 1000  # FWHM of the smoothing, eV
+    half = np.hypot(fwhm_ev(e, float(detector)), smoothing_ev) / 2000
+    return (e - half, e + half)
+
+# %% ../nbs/10_storage.ipynb #baf5400b
+@_into(DataStack, 'element_map')
+def _element_map(self, name:str):
+    "The fitted map (counts per pixel) of a line family ('Pb_L') or an element ('Pb', its families summed)."
+    from maxrf4u.maps import element_map
+    return element_map(self, name)
 
 # %% ../nbs/10_storage.ipynb #3597f8e2
 def _optional(module, extra):
