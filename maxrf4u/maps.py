@@ -422,7 +422,7 @@ def _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, scatter_an
                       energy_range, n_continuum, pileup, weighting)
     return model, dict(energies=energies, elements_source=source, elements=list(els), cube=ds.latest(datapath))
 
-# %% ../nbs/15_maps.ipynb #0000004e
+# %% ../nbs/15_maps.ipynb #2ea7a057
 class ElementMaps:
     "What `element_maps` wrote: dataset names, components, timing. Shows the maps in Jupyter."
     def __init__(self, datastack_file, maps:str, residual:str, components, seconds:float, pixels:int):
@@ -434,8 +434,8 @@ class ElementMaps:
                 f"({self.pixels / max(self.seconds, 1e-9):,.0f} spectra/s)\n  components: {', '.join(self.components)}")
     def _repr_png_(self):
         import io, matplotlib.pyplot as plt
-        fig = plot_element_maps(self.datastack_file, datapath=self.maps, residual=self.residual)
-        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)
+        plot_element_maps(self.datastack_file, datapath=self.maps, residual=self.residual)
+        fig, buf = plt.gcf(), io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)
         return buf.getvalue()
 
 # %% ../nbs/15_maps.ipynb #0000004f
@@ -510,12 +510,12 @@ def element_map(datastack_file, # path of a .datastack, or an open DataStack
         rows = _component_rows(ds.dataset_attrs(datapath)['components'], name)
         return np.asarray(ds.read(datapath, compute=False)[rows].sum(0, dtype=np.float32).compute())
 
-# %% ../nbs/15_maps.ipynb #0000005c
+# %% ../nbs/15_maps.ipynb #78978c2d
 def plot_element_maps(datastack_file, # path of a .datastack, or an open DataStack
                       names=None, # maps to show (default: every element family)
                       ncols:int=5, residual=True, # also the chi-square map (True: the latest, or a dataset name)
                       cmap:str='viridis', datapath:str=L.MAPS_ELEMENTS):
-    "A grid of maps with names and colour bars (counts per pixel); returns the figure."
+    "A grid of maps with names and colour bars (counts per pixel), in a new figure (`plt.gcf()` after the call)."
     import matplotlib.pyplot as plt
     with _datastack(datastack_file) as ds:
         comps = ds.dataset_attrs(datapath)['components']
@@ -529,9 +529,8 @@ def plot_element_maps(datastack_file, # path of a .datastack, or an open DataSta
         im = ax.imshow(m, cmap='magma' if n == 'residual' else cmap, vmin=0, vmax=max(float(np.percentile(m, 99.5)), 1e-9))
         ax.set_title(n, fontsize=10); fig.colorbar(im, ax=ax, fraction=0.046, shrink=0.85, label=unit)
     fig.tight_layout()
-    return fig
 
-# %% ../nbs/15_maps.ipynb #00000061
+# %% ../nbs/15_maps.ipynb #942560bc
 def _stretch(m, percentile:float=99.5) -> np.ndarray:
     "Map scaled to 0-1 between 0 and its `percentile`-th percentile."
     top = float(np.percentile(m, percentile))
@@ -540,14 +539,13 @@ def _stretch(m, percentile:float=99.5) -> np.ndarray:
 def plot_rgb(datastack_file, # path of a .datastack, or an open DataStack
              names=('Pb', 'Hg', 'Cu'), # maps for red, green and blue (elements or components)
              percentile:float=99.5, datapath:str=L.MAPS_ELEMENTS, ax=None):
-    "RGB overlay of three maps, each contrast-stretched, with a legend; returns the axes."
+    "RGB overlay of three maps, each contrast-stretched, with a legend, on `ax` (default: a new figure)."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     with _datastack(datastack_file) as ds: rgb = np.dstack([_stretch(element_map(ds, n, datapath), percentile) for n in names])
     if ax is None: ax = plt.subplots(figsize=(6, 6 * rgb.shape[0] / rgb.shape[1] + 0.6))[1]
     ax.imshow(rgb); ax.axis('off')
     ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(('red', 'lime', 'blue'), names)], loc='upper right', fontsize=8, framealpha=0.7)
-    return ax
 
 # %% ../nbs/15_maps.ipynb #00000066
 def _elements_of(components) -> list:
