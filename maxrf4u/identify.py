@@ -32,7 +32,7 @@ def calibration_from_energies(energies, # channel energies (keV), increasing
     if err > 2.0: raise MaxrfError(f"The channel energies are not a quadratic function of the channel (off by up to {err:.1f} eV).")
     return cal
 
-# %% ../nbs/14_identify.ipynb #457995c3
+# %% ../nbs/14_identify.ipynb #f56e86bb
 class ScanSetup(NamedTuple):
     "What the identification needs to know of a scan's instrument."
     energies: np.ndarray # keV per channel
@@ -44,11 +44,12 @@ class ScanSetup(NamedTuple):
     sigma: float # the conversion's smoothing (channels)
     source: dict = {} # where each value came from
 
+# %% ../nbs/14_identify.ipynb #e0fae6ab
 def _header_extra(attrs:dict) -> dict:
     "The extra keys of the `.rpl` header recorded at conversion, lower-case."
     return {str(k).lower(): v for k, v in ((attrs.get('ripple_header') or {}).get('extra') or {}).items()}
 
-# %% ../nbs/14_identify.ipynb #ce4cc86e
+# %% ../nbs/14_identify.ipynb #deecf451
 def _setup_from(energies, sigma, extra:dict, anode=None, kv=None, fwhm_mn_ev=None) -> ScanSetup:
     "A `ScanSetup` from arguments, else header values (`extra`), else defaults; `source` says which."
     src = {}
@@ -66,7 +67,7 @@ def _setup_from(energies, sigma, extra:dict, anode=None, kv=None, fwhm_mn_ev=Non
     return ScanSetup(np.asarray(energies, float), calibration_from_energies(energies), anode, kv, fwhm,
                      src['fwhm_mn_ev'] != 'default', float(sigma), src)
 
-# %% ../nbs/14_identify.ipynb #6de468ff
+# %% ../nbs/14_identify.ipynb #4fbefe3d
 def scan_setup(datastack_file, # path of a .datastack file
                anode:str=None, # tube anode (default: from the .rpl header, else detected)
                kv:float=None, # tube voltage (default: from the .rpl header, else 50 kV)
@@ -82,7 +83,7 @@ def scan_setup(datastack_file, # path of a .datastack file
                              "no calibration in its .rpl header): run calibrate() on it first.")
     return _setup_from(e, sigma, _header_extra(attrs), anode, kv, fwhm_mn_ev)
 
-# %% ../nbs/14_identify.ipynb #ef247099
+# %% ../nbs/14_identify.ipynb #393ba172
 PIGMENT_ELEMENTS = frozenset('Al Si P S Cl K Ca Ti V Cr Mn Fe Co Ni Cu Zn As Se Br Rb Sr Zr Ag Cd Sn Sb I Ba Hg Au Pb Bi'.split())
 NEVER_ELEMENTS = frozenset('He Ne Ar Kr Xe Rn Tc Pm Po At Fr Ra Ac Pa'.split())
 
@@ -91,13 +92,55 @@ def _family_kev(family:str, kv:float) -> float:
     lines = xrays.family_lines(family, kv)
     return float(lines.energies @ lines.weights)
 
-# %% ../nbs/14_identify.ipynb #95090120
+# %% ../nbs/14_identify.ipynb #3229c525
+def _cache_file() -> str:
+    "The JSON file that keeps line tables between sessions."
+    from importlib.metadata import version, PackageNotFoundError
+    from maxrf4u.names import __version__
+    folder = os.environ.get('MAXRF4U_CACHE_DIR') or os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'maxrf4u')
+    try: xv = version('xraydb')
+    except PackageNotFoundError: xv = 'unknown'
+    return os.path.join(folder, f'xray-lines-xraydb{xv}-maxrf4u{__version__}-v1.json')
+
+# %% ../nbs/14_identify.ipynb #9d0d0fd3
 @functools.cache
-def candidate_families(anode:str, # tube anode: its own K lines (W: L lines) are scatter, not an element
-                       kv:float, # tube voltage
-                       e_lo:float, e_hi:float, # energy range (keV) where a candidate must have a line
-                      ) -> dict:
-    "`{element: families}` (highest energy first) of every element with a line of >= 10 % of its family in `e_lo`..`e_hi` keV."
+def _disk_cache(path:str) -> dict:
+    "The tables kept in `path` ({} when there is none yet)."
+    import json
+    try:
+        with open(path) as f: return json.load(f)
+    except (OSError, ValueError): return {}
+
+# %% ../nbs/14_identify.ipynb #a5f7a0c5
+_UNSAVED = set()  # cache files with tables not yet written
+
+# %% ../nbs/14_identify.ipynb #272e1f35
+def _cached(section:str, key:str, compute):
+    "`compute()`, kept under `section`/`key` in the line-table cache: computed once per machine."
+    path = _cache_file()
+    table = _disk_cache(path).setdefault(section, {})
+    if key not in table: table[key] = compute(); _UNSAVED.add(path)
+    return table[key]
+
+# %% ../nbs/14_identify.ipynb #218d8e42
+def _save_cache():
+    "Write the line tables computed in this session (atomically; skipped if the folder is not writable)."
+    import json, tempfile
+    for path in list(_UNSAVED):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
+            try:
+                with os.fdopen(fd, 'w') as f: json.dump(_disk_cache(path), f)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp): os.remove(tmp)
+        except OSError: pass
+        _UNSAVED.discard(path)
+
+# %% ../nbs/14_identify.ipynb #4b69dedb
+def _find_candidates(anode:str, kv:float, e_lo:float, e_hi:float) -> dict:
+    "{element: [families, highest energy first]} from xraydb (see `candidate_families`)."
     xdb, out = xrays._xraydb(), {}
     scatter = f'{anode}_{xrays.ANODES[anode]}' if anode else None
     for z in range(11, 93):
@@ -105,37 +148,60 @@ def candidate_families(anode:str, # tube anode: its own K lines (W: L lines) are
         if el in NEVER_ELEMENTS: continue
         fams = [f for f in xrays.element_families(el, kv) if f != scatter
                 and any(e_lo <= e <= e_hi and w >= 0.1 for e, w in xrays.line_groups(f, kv).values())]
-        if fams: out[el] = tuple(sorted(fams, key=lambda f: -_family_kev(f, kv)))
+        if fams: out[el] = sorted(fams, key=lambda f: -_family_kev(f, kv))
     return out
 
-# %% ../nbs/14_identify.ipynb #a241058b
+# %% ../nbs/14_identify.ipynb #22f4ba62
+@functools.cache
+def candidate_families(anode:str, # tube anode: its own K lines (W: L lines) are scatter, not an element
+                       kv:float, # tube voltage
+                       e_lo:float, e_hi:float, # energy range (keV) where a candidate must have a line
+                      ) -> dict:
+    "`{element: families}` (highest energy first) of every element with a line of >= 10 % of its family in `e_lo`..`e_hi` keV."
+    found = _cached('candidates', f'{anode} {kv:g} {e_lo:g} {e_hi:g}', lambda: _find_candidates(anode, kv, e_lo, e_hi))
+    return {el: tuple(fams) for el, fams in found.items()}
+
+# %% ../nbs/14_identify.ipynb #a56b21de
 @functools.cache
 def family_bounds(element:str, families:tuple, anode:str, kv:float, margin:float=2.0) -> tuple:
     "Most counts of each family per count of the family before it: `margin` x the ratio `xrays.family_yields` expects."
-    y = xrays.family_yields(element, Tube(anode, kv))
-    return tuple(margin * y.get(lo, 0.0) / max(y.get(hi, 0.0), 1e-9) for hi, lo in zip(families, families[1:]))
+    def ratios():
+        y = xrays.family_yields(element, Tube(anode, kv))
+        return [y.get(lo, 0.0) / max(y.get(hi, 0.0), 1e-9) for hi, lo in zip(families, families[1:])]
+    return tuple(margin * r for r in _cached('family ratios', f"{element} {' '.join(families)} {anode} {kv:g}", ratios))
 
+# %% ../nbs/14_identify.ipynb #8bd2dcbe
 def _cone(bounds) -> np.ndarray:
     "Generators (families x generators) of {a >= 0 : a[i+1] <= bounds[i] * a[i]}."
     T = np.zeros((len(bounds) + 1, len(bounds) + 1)); T[0] = 1
     for j in range(1, len(T)): T[j, j:] = T[j - 1, j:] * bounds[j - 1]
     return T
 
-# %% ../nbs/14_identify.ipynb #b01159c4
+# %% ../nbs/14_identify.ipynb #961f1b1e
 def _smooth(y, sigma:float) -> np.ndarray:
     "`y` smoothed along its last axis like the conversion smooths spectra (float64)."
     import scipy.ndimage
     if sigma == 0: return np.asarray(y, float)
     return scipy.ndimage.gaussian_filter1d(np.asarray(y, float), sigma, mode='reflect', truncate=4.0)
 
+# %% ../nbs/14_identify.ipynb #25cc2838
+def _family_lines(family:str, kv:float) -> tuple:
+    "(energies, weights) of a family's lines, from the line-table cache."
+    e, w = _cached('lines', f'{family} {kv:g}', lambda: [x.tolist() for x in xrays.family_lines(family, kv)[1:]])
+    return np.array(e), np.array(w)
+
+# %% ../nbs/14_identify.ipynb #34cc5ff9
 def component_profile(name:str, setup:ScanSetup, detector:Detector, channels=None) -> np.ndarray:
     "Smoothed counts per channel (at `channels`, default all) of one count of component `name`."
     tube = Tube(setup.anode, setup.kv)
     if name.startswith('compton@'): tube, name = Tube(setup.anode, setup.kv, float(name[8:])), 'compton'
-    y = _smooth(xrays.profile(name, setup.calibration, tube, detector, normalize=False), setup.sigma)
+    if '_' in name and '+' not in name:  # a family: xrays.family_profile, with the lines from the cache
+        y = xrays.peaks_spectrum(*_family_lines(name, setup.kv), setup.calibration, detector)
+    else: y = xrays.profile(name, setup.calibration, tube, detector, normalize=False)
+    y = _smooth(y, setup.sigma)
     return y if channels is None else y[channels]
 
-# %% ../nbs/14_identify.ipynb #891aa3c2
+# %% ../nbs/14_identify.ipynb #a9f4a31d
 def _nnls_gram(G, b, x0=None, tol:float=1e-10) -> np.ndarray:
     "x >= 0 minimising x'Gx - 2b'x (G symmetric positive semi-definite, unit diagonal): Lawson-Hanson, optionally warm-started at `x0`."
     n = len(b)
@@ -161,7 +227,7 @@ def _nnls_gram(G, b, x0=None, tol:float=1e-10) -> np.ndarray:
         P[j] = True
     return x
 
-# %% ../nbs/14_identify.ipynb #b7403f86
+# %% ../nbs/14_identify.ipynb #fb824991
 class PatternFit:
     "Spectra with their Poisson weights, profiles of every component, and Gram matrices computed on demand."
     def __init__(self, setup:ScanSetup, # the instrument
@@ -184,7 +250,7 @@ class PatternFit:
         self.shared = {'Ar_K': 0.0}  # counts per pixel
         self.set_detector(Detector(setup.fwhm_mn_ev, tail=tail))
 
-# %% ../nbs/14_identify.ipynb #cddc2914
+# %% ../nbs/14_identify.ipynb #61a969f4
 @_into(PatternFit, 'set_detector')
 def _set_detector(self, detector:Detector, extra=(), lazy:bool=False):
     "Profiles of every component with `detector`; `lazy`: recompute each only when a fit next uses it."
@@ -204,7 +270,7 @@ def _set_detector(self, detector:Detector, extra=(), lazy:bool=False):
     self.G, self.have = np.zeros((len(self.Y), len(names), len(names))), np.zeros(len(names), bool)
     self.b, self.diag = (self.W * self.Y) @ self.A, self.W @ self.A**2
 
-# %% ../nbs/14_identify.ipynb #8772dfd6
+# %% ../nbs/14_identify.ipynb #394896ae
 @_into(PatternFit, '_refresh')
 def _refresh(self, idx):
     "Recompute the stale profiles among columns `idx` with the current detector."
@@ -214,6 +280,7 @@ def _refresh(self, idx):
     self.fresh[idx], self.have[idx] = True, False  # their Gram rows and columns: recomputed when next asked for
     self.b[:, idx], self.diag[:, idx] = (self.W * self.Y) @ self.A[:, idx], self.W @ self.A[:, idx]**2
 
+# %% ../nbs/14_identify.ipynb #ff1641df
 @_into(PatternFit, 'gram')
 def _gram(self, idx):
     "Gram matrices (spectra, all columns, len(idx)) with columns `idx`, each computed once."
@@ -225,7 +292,7 @@ def _gram(self, idx):
         self.G[:, :, todo] = cross; self.G[:, todo, :] = cross.transpose(0, 2, 1); self.have[todo] = True
     return self.G[:, :, idx]
 
-# %% ../nbs/14_identify.ipynb #8c747ce3
+# %% ../nbs/14_identify.ipynb #ffedb317
 @_into(PatternFit, 'add')
 def _add(self, names) -> list:
     "Add components (sum peaks) that are not there yet; returns those of `names` that can be fitted."
@@ -246,7 +313,7 @@ def _add(self, names) -> list:
         self.diag = np.concatenate([self.diag, self.W @ B**2], 1)
     return [n for n in names if n in self.index]
 
-# %% ../nbs/14_identify.ipynb #2343f125
+# %% ../nbs/14_identify.ipynb #ef64dec9
 @_into(PatternFit, 'design')
 def _design(self, comps) -> tuple:
     "(column indices, map T from parameters to columns, parameter names) of components `comps`."
@@ -263,6 +330,7 @@ def _design(self, comps) -> tuple:
         self._designs[key] = (np.array(idx, int), scipy.linalg.block_diag(*blocks) if blocks else np.zeros((0, 0)), params)
     return self._designs[key]
 
+# %% ../nbs/14_identify.ipynb #5b45fc16
 @_into(PatternFit, '_shared_bc')
 def _shared_bc(self) -> tuple:
     "b and c of every spectrum with the shared components (argon) taken out at their current amounts."
@@ -275,7 +343,7 @@ def _shared_bc(self) -> tuple:
         c += -2 * amt * self.b[:, j] + amt**2 * Gj[:, j]
     return b, c
 
-# %% ../nbs/14_identify.ipynb #1b6fff40
+# %% ../nbs/14_identify.ipynb #85ce0fad
 @_into(PatternFit, 'fit')
 def _fit(self, comps, x0=None, which=None) -> tuple:
     "Non-negative fit with components `comps` of all spectra (or those in `which`): (parameters per spectrum, chi2 per spectrum)."
@@ -292,13 +360,14 @@ def _fit(self, comps, x0=None, which=None) -> tuple:
     if which is None: return [sol[k] for k in K], np.array([chi[k] for k in K])
     return sol, chi
 
+# %% ../nbs/14_identify.ipynb #9ab0d580
 @_into(PatternFit, 'amounts')
 def _amounts(self, sol_k:dict, comps) -> dict:
     "Counts of every column (family, instrument component) in the solution `sol_k` of one spectrum."
     idx, T, params = self.design(comps)
     return dict(zip((self.names[i] for i in idx), T @ np.array([sol_k.get(p, 0.0) for p in params])))
 
-# %% ../nbs/14_identify.ipynb #ab88544e
+# %% ../nbs/14_identify.ipynb #1ee6310c
 @_into(PatternFit, 'gradient')
 def _gradient(self, comps, sol) -> np.ndarray:
     "(spectra, columns): b - G x, how much each column could still lower chi2, at the solution `sol` of `comps`."
@@ -306,6 +375,7 @@ def _gradient(self, comps, sol) -> np.ndarray:
     X = np.array([[s.get(p, 0.0) for p in params] for s in sol]) @ T.T
     return self._shared_bc()[0] - np.einsum('kmi,ki->km', self.gram(idx), X)
 
+# %% ../nbs/14_identify.ipynb #285692f3
 @_into(PatternFit, 'update_shared')
 def _update_shared(self, comps, sol, steps:int=4) -> tuple:
     "Newton steps on the counts per pixel of each shared component; returns the refitted (solutions, chi2)."
@@ -327,7 +397,7 @@ def _update_shared(self, comps, sol, steps:int=4) -> tuple:
             if done: break
     return (sol, chi) if chi is not None else self.fit(comps, sol)
 
-# %% ../nbs/14_identify.ipynb #0a797667
+# %% ../nbs/14_identify.ipynb #85348382
 class Selection:
     "Forward selection, refinement, backward elimination and swaps of elements on a `PatternFit`."
     def __init__(self, fit:PatternFit, threshold:float=5.0, rare_threshold:float=8.0, kappa:float=2.0,
@@ -345,7 +415,7 @@ class Selection:
         self.sol, self.chi = self.fit.update_shared(self.comps(), self.fit.fit(self.comps(), x0)[0])
         self.nfits += 2 * len(self.sol)
 
-# %% ../nbs/14_identify.ipynb #d839fb8d
+# %% ../nbs/14_identify.ipynb #ebe15040
 @_into(Selection, 'try_add')
 def _try_add(self, el:str, grad) -> tuple:
     "(score / threshold², new solutions) of adding `el`, refitting only the spectra where it can lower chi2."
@@ -356,6 +426,7 @@ def _try_add(self, el:str, grad) -> tuple:
     self.nfits += len(which)
     return self.score([self.chi[k] - chi[k] for k in which]) / self.thr(el), sol
 
+# %% ../nbs/14_identify.ipynb #ce653715
 @_into(Selection, 'update_pileup')
 def _update_pileup(self, top:int=4):
     "Sum peaks of every pair of the `top` strongest element families (most counts in one hotmax spectrum)."
@@ -367,7 +438,7 @@ def _update_pileup(self, top:int=4):
     pile = self.fit.add([f'{a}+{b}' for i, a in enumerate(best) for b in best[i:]])
     if pile != self.pile: self.pile = pile; self.refit(self.sol)
 
-# %% ../nbs/14_identify.ipynb #63f0e664
+# %% ../nbs/14_identify.ipynb #284318a6
 @_into(Selection, '_ranked')
 def _ranked(self, comps, sol, skip) -> list:
     "Candidates not in `skip`, best first by the chi2 each could save on its own (one family at a time, others fixed)."
@@ -377,6 +448,7 @@ def _ranked(self, comps, sol, skip) -> list:
               for el, fams in fit.cands.items() if el not in skip and el not in self.exclude}
     return sorted(approx, key=approx.get, reverse=True)
 
+# %% ../nbs/14_identify.ipynb #187dd36a
 @_into(Selection, 'forward')
 def _forward(self, min_score:float=1.0):
     "Add the element that lowers chi2 most while its score / threshold² is at least `min_score`."
@@ -392,7 +464,7 @@ def _forward(self, min_score:float=1.0):
         self.chosen.append(best); self.scores[best] = tried[best][0]
         self.refit(x0); self.update_pileup()
 
-# %% ../nbs/14_identify.ipynb #1f68abff
+# %% ../nbs/14_identify.ipynb #b6c63496
 @_into(Selection, 'removal_scores')
 def _removal_scores(self, els=None) -> dict:
     "Score / threshold² of each element in `els` (default: all chosen): the chi2 the fit loses without it."
@@ -405,6 +477,7 @@ def _removal_scores(self, els=None) -> dict:
         out[el] = self.score([chi[k] - self.chi[k] for k in which]) / self.thr(el)
     return out
 
+# %% ../nbs/14_identify.ipynb #ec11e4a1
 @_into(Selection, 'backward')
 def _backward(self, below:float=np.inf):
     "Remove, one at a time, the element whose removal costs least, while that is under its threshold."
@@ -417,7 +490,7 @@ def _backward(self, below:float=np.inf):
         if self.verbose: print(f'  drop {worst} ({self.scores[worst]:.2f})')
         self.chosen.remove(worst); self.scores.pop(worst); self.refit(self.sol)
 
-# %% ../nbs/14_identify.ipynb #6eb2c39c
+# %% ../nbs/14_identify.ipynb #422b4f12
 @_into(Selection, 'swap')
 def _swap(self, below:float=200.0) -> bool:
     "Replace one element (score under `below` thresholds) by a candidate that explains its peaks better; True if done."
@@ -437,7 +510,7 @@ def _swap(self, below:float=200.0) -> bool:
             fit.shared.update(shared)  # argon back where it was
     return False
 
-# %% ../nbs/14_identify.ipynb #ba299729
+# %% ../nbs/14_identify.ipynb #5e1faabb
 @_into(Selection, '_total_chi2')
 def _total_chi2(self, comps, profile) -> float:
     "Total chi2 of all spectra fitted with `comps`, whose columns are `profile(column name)` (warm-started)."
@@ -452,6 +525,7 @@ def _total_chi2(self, comps, profile) -> float:
         tot += fit.c[k] - 2 * t @ b + t @ G @ t
     return tot
 
+# %% ../nbs/14_identify.ipynb #30d289fb
 @_into(Selection, '_best_on_grid')
 def _best_on_grid(self, grid, chi2, what:str) -> float:
     "The value on `grid`, or between grid points by a parabola, where `chi2(value)` is lowest."
@@ -464,26 +538,35 @@ def _best_on_grid(self, grid, chi2, what:str) -> float:
     if self.verbose: print(f'  {what}: {best:.4g}', np.round(np.array(out) - min(out), 1))
     return best
 
-# %% ../nbs/14_identify.ipynb #65efc9c0
+# %% ../nbs/14_identify.ipynb #22d9e270
 @_into(Selection, 'refine_instrument')
 def _refine_instrument(self):
     "Fit the scattering angle, the detector resolution (when unknown) and tail to the chosen elements; profiles follow."
     fit, setup = self.fit, self.fit.setup
     fit.add(['compton@95'])
     comps = [c for c in self.comps() if not c.startswith('compton')] + ['compton@95'] + list(fit.shared)
-    at = lambda a: (lambda n: component_profile(f'compton@{a:g}' if n == 'compton@95' else n, setup, fit.detector, fit.sel))
+    now = lambda n: fit.A[:, fit.index[n]]
+    at = lambda a: (lambda n: component_profile(f'compton@{a:g}', setup, fit.detector, fit.sel) if n == 'compton@95' else now(n))
     angle = self._best_on_grid(np.arange(84.0, 108.0, 3.0), lambda a: self._total_chi2(comps, at(a)), 'scattering angle')
     fit.instrument = [f'compton@{a:.4g}' for a in (angle - 2.5, angle, angle + 2.5)] + ['rayleigh', 'continuum']
     fit.add(fit.instrument); self.refit()
     comps, fwhm, tail = self.comps() + list(fit.shared), fit.detector.fwhm_mn_ev, fit.detector.tail
-    chi2_with = lambda f, t: self._total_chi2(comps, lambda n: component_profile(n, setup, Detector(f, tail=t), fit.sel))
+    names = [fit.names[i] for i in fit.design(comps)[0]]
+    with_detector = lambda f, t: {n: component_profile(n, setup, Detector(f, tail=t), fit.sel) for n in names}
     if not setup.fwhm_known:
-        fwhm = self._best_on_grid(np.arange(110.0, 200.0, 15.0), lambda f: chi2_with(f, tail), 'resolution (eV at Mn Ka)')
-    tail = self._best_on_grid((0.0, 0.015, 0.03, 0.045, 0.06), lambda t: chi2_with(fwhm, t), 'tail fraction')
+        fwhm = self._best_on_grid(np.arange(122.0, 200.0, 12.0), lambda f: self._total_chi2(comps, with_detector(f, tail).get),  # >= Fano limit
+                                  'resolution (eV at Mn Ka)')
+    for rnd in range(1 if setup.fwhm_known else 2):  # resolution and tail trade a little: twice, finer, when both are fitted
+        p0, p1 = with_detector(fwhm, 0.0), with_detector(fwhm, 0.06)  # profiles are linear in the tail fraction
+        tail = self._best_on_grid((0.0, 0.015, 0.03, 0.045, 0.06),
+                                  lambda t: self._total_chi2(comps, lambda n: p0[n] + t / 0.06 * (p1[n] - p0[n])), 'tail fraction')
+        if rnd == 0 and not setup.fwhm_known:
+            fwhm = self._best_on_grid(np.arange(max(121.0, fwhm - 6), fwhm + 7, 3.0),
+                                      lambda f: self._total_chi2(comps, with_detector(f, tail).get), 'resolution (eV at Mn Ka)')
     fit.set_detector(Detector(fwhm, tail=tail), self.pile, lazy=True)
     self.refit(self.sol)
 
-# %% ../nbs/14_identify.ipynb #ce2b886b
+# %% ../nbs/14_identify.ipynb #5d4e7ee1
 @_into(Selection, 'run')
 def _run(self, swaps:int=3) -> list:
     "Select the elements; returns them (order of selection)."
@@ -497,10 +580,11 @@ def _run(self, swaps:int=3) -> list:
         self.forward(); self.backward(); self.scores = self.removal_scores()
     return self.chosen
 
-# %% ../nbs/14_identify.ipynb #86ff5efc
+# %% ../nbs/14_identify.ipynb #94708a76
 def anode_excess(fit:PatternFit, sol, comps, spread:float=0.25) -> tuple:
     "(score in Poisson sd, spectrum, peak height): the largest excess of anode-line counts over what scatter explains in a hotmax spectrum."
     setup = fit.setup
+    if 'rayleigh' not in fit.index: return 0.0, 0, 0.0  # the anode's lines lie outside the energy range
     lines = xrays.tube_lines(Tube(setup.anode, setup.kv))
     e = float(lines.energies[np.argmax(lines.weights)])
     width = math.hypot(xrays.fwhm_ev(e, fit.detector.fwhm_mn_ev) / 1000, 2.3548 * setup.sigma * float(setup.calibration.kev_per_channel(e)))
@@ -515,7 +599,7 @@ def anode_excess(fit:PatternFit, sol, comps, spread:float=0.25) -> tuple:
     z = excess / np.sqrt(np.maximum(a, 1.0)); i = int(np.argmax(z))
     return float(z[i]), ks[i], float(max(excess[i], 0.0) * fit.A[:, fit.index['rayleigh']].max())
 
-# %% ../nbs/14_identify.ipynb #ae7c7c3b
+# %% ../nbs/14_identify.ipynb #19946522
 def detect_anode(setup:ScanSetup, sum_spectrum, n_pixels:int) -> str:
     "The anode (of `xrays.ANODES`) whose scatter peaks explain the sum spectrum (total counts) best."
     best, out = None, {}
@@ -525,7 +609,7 @@ def detect_anode(setup:ScanSetup, sum_spectrum, n_pixels:int) -> str:
         out[anode] = float(fit.fit(comps)[1][0])
     return min(out, key=out.get)
 
-# %% ../nbs/14_identify.ipynb #ae947dea
+# %% ../nbs/14_identify.ipynb #7048e64a
 def _line_label(component:str, e_kev:float, setup:ScanSetup) -> str:
     "A readable name for what `component` puts at `e_kev`: 'Pb La', 'Pb La escape', 'Rh K Rayleigh', 'sum peak Fe_K+Fe_K'..."
     if component == 'rayleigh': return f'{setup.anode} {xrays.ANODES[setup.anode]} Rayleigh'
@@ -537,13 +621,14 @@ def _line_label(component:str, e_kev:float, setup:ScanSetup) -> str:
     options += [(abs(e - xrays.SI_KA_KEV - e_kev), f'{name} escape') for name, (e, w) in groups.items() if e > xrays.SI_K_EDGE_KEV]
     return min(options)[1]
 
-# %% ../nbs/14_identify.ipynb #7b7b824a
+# %% ../nbs/14_identify.ipynb #be12334b
 def _peak_outside(e:float, found:dict, setup:ScanSetup) -> list:
     "Components (found families) whose line or escape peak lies within 0.15 keV of a peak `e` outside the fitted range."
     out = [f for fams in found.values() for f in fams if any(
         min(abs(le - e), abs(le - xrays.SI_KA_KEV - e)) < 0.15 for le, w in xrays.line_groups(f, setup.kv).values() if w >= 0.05)]
     return out or (['zero'] if abs(e) < 0.4 else [])
 
+# %% ../nbs/14_identify.ipynb #b18454e8
 def _explainers(fit:PatternFit, amounts:dict, k:int, j:int, noise_factor:float) -> tuple:
     "(components explaining channel j of spectrum k, largest first; True if the spectrum stands well above the model there)."
     part = {n: a * fit.A[j, fit.index[n]] for n, a in amounts.items() if a > 0}
@@ -554,7 +639,7 @@ def _explainers(fit:PatternFit, amounts:dict, k:int, j:int, noise_factor:float) 
     unexplained = resid > max(4 * sd, 0.3 * (y - cont))
     return sorted((n for n, v in part.items() if v >= 0.15 * peaks), key=part.get, reverse=True), bool(unexplained)
 
-# %% ../nbs/14_identify.ipynb #95abddec
+# %% ../nbs/14_identify.ipynb #d9cd1d61
 def attribute_peaks(sel:Selection, peak_kev, peak_spectrum) -> list:
     "For each max-spectrum peak (keV) and the index of its hotmax spectrum in the fit: (keV, components, unexplained)."
     from maxrf4u.hotmax import smoothing_variance_factor
@@ -571,7 +656,7 @@ def attribute_peaks(sel:Selection, peak_kev, peak_spectrum) -> list:
         out.append((float(e), comps, unexplained))
     return out
 
-# %% ../nbs/14_identify.ipynb #2b9cbccc
+# %% ../nbs/14_identify.ipynb #16799a2f
 class Element(NamedTuple):
     "One element found in a scan."
     element: str # chemical symbol
@@ -580,7 +665,7 @@ class Element(NamedTuple):
     height: float # its highest peak in a hotmax spectrum (smoothed counts per channel)
     peaks: tuple # energies (keV) of the max spectrum's peaks it explains, alone or with others
 
-# %% ../nbs/14_identify.ipynb #19ffe12f
+# %% ../nbs/14_identify.ipynb #2ec918bd
 class IdentifiedElements(list):
     "The elements of a scan, strongest first (`Element` tuples), with `.unexplained` peaks (keV) and `.instrument` peaks."
     def __init__(self, elements=(), unexplained=(), instrument=(), setup:dict=None, plot_data:dict=None):
@@ -598,33 +683,43 @@ class IdentifiedElements(list):
         rows.append('unexplained peaks (keV): ' + (', '.join(f'{e:.2f}' for e in self.unexplained) or 'none'))
         return '\n'.join(rows)
 
-# %% ../nbs/14_identify.ipynb #b7a57b2d
+# %% ../nbs/14_identify.ipynb #323dd969
+def _line_rows(result) -> list:
+    "Rows of the line chart: (label, colour, [(keV, relative size)]) per element, then instrument and unexplained peaks."
+    import matplotlib.pyplot as plt
+    lines = result.plot_data['lines']
+    rows = [(f"{el.element} ({' '.join(el.families)}) {el.score:.0f} sd", plt.cm.tab10(i % 10),
+             [(e, 0.3 + 0.7 * w) for e, w, _ in lines.get(el.element, [])]) for i, el in enumerate(result)]
+    rows.append(('instrument', '0.45', [(e, 0.8) for e, _ in result.instrument]))
+    rows.append(('unexplained', 'red', [(e, 1.0) for e in result.unexplained]))
+    return rows
+
+# %% ../nbs/14_identify.ipynb #f06e4bec
 @_into(IdentifiedElements, 'plot')
-def _plot(self, figsize=(13, 6)):
-    "The figure: spectra with each element's lines marked, instrument and unexplained peaks, and the residue of the fit."
+def _plot(self, figsize=None):
+    "Figure: max and sum spectra, a chart of each element's lines, instrument and unexplained peaks, and the residue of the fit."
     import matplotlib.pyplot as plt
     d = self.plot_data
     if d is None: raise MaxrfError('This result has no spectra to plot (it was read back from a file).')
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=figsize, sharex=True, gridspec_kw=dict(height_ratios=[3, 1]))
-    E, mx = d['energies'], d['max_spectrum']
-    top.plot(E, mx, 'k', lw=0.8, label='max spectrum'); top.plot(E, d['sum_spectrum'], color='0.6', lw=0.8, label='sum spectrum')
-    ymax = mx.max() * 3
-    for i, el in enumerate(self):
-        color = plt.cm.tab10(i % 10)
-        for e, w, name in d['lines'].get(el.element, []):
-            top.plot([e, e], [ymax * 0.25, ymax * 0.25 * (1 + 2 * w)], color=color, lw=1.5)
-            if w >= 0.3: top.annotate(name, (e, ymax * 0.25 * (1 + 2 * w)), fontsize=7, color=color, rotation=90, ha='center', va='bottom')
-    for e, label in self.instrument: top.annotate(label, (e, 2 * mx[np.argmin(np.abs(E - e))]), fontsize=6, color='0.45', rotation=90, ha='center')
-    for e in self.unexplained: top.plot(e, mx[np.argmin(np.abs(E - e))] * 1.4, 'v', color='red')
-    top.set_yscale('log'); top.set_ylim(max(1e-2, d['sum_spectrum'][E > 1].min()), ymax * 1.5)
-    top.set_ylabel('smoothed counts per channel'); top.legend(loc='upper right', fontsize=8)
-    top.set_title(f"{len(self)} elements: {', '.join(self.symbols)}" + (f"; unexplained peaks at {', '.join(f'{e:.2f}' for e in self.unexplained)} keV" if self.unexplained else ''))
+    rows = _line_rows(self)
+    fig, (top, mid, bottom) = plt.subplots(3, 1, figsize=figsize or (13, 5 + 0.2 * len(rows)), sharex=True,
+                                           gridspec_kw=dict(height_ratios=[3, 0.22 * len(rows), 1]))
+    E, mx, sm = d['energies'], d['max_spectrum'], d['sum_spectrum']
+    top.plot(E, mx, 'k', lw=0.8, label='max spectrum'); top.plot(E, sm, color='0.55', lw=0.8, label='sum spectrum (mean per pixel)')
+    for e in self.unexplained: top.plot(e, 1.6 * mx[np.argmin(np.abs(E - e))], 'v', color='red', ms=6)
+    top.set_yscale('log'); top.set_ylim(max(1e-3, np.percentile(sm[sm > 0], 5)), 3 * mx.max())
+    top.set_ylabel('smoothed counts per channel', fontsize=8); top.legend(loc='upper right', fontsize=8)
+    top.set_title(f"{len(self)} elements: {', '.join(self.symbols) or 'none'}; {len(self.unexplained)} peaks unexplained")
+    for y, (label, color, ticks) in enumerate(rows[::-1]):
+        for e, size in ticks: mid.plot([e, e], [y - 0.42 * size, y + 0.42 * size], color=color, lw=1.6)
+    mid.set_yticks(range(len(rows)), [r[0] for r in rows[::-1]], fontsize=7); mid.set_ylim(-0.6, len(rows) - 0.4)
+    for tick, (_, color, _) in zip(mid.get_yticklabels(), rows[::-1]): tick.set_color(color)
     bottom.plot(d['fit_energies'], d['residue'], 'k', lw=0.7); bottom.axhline(4, color='red', lw=0.7, ls='--')
-    bottom.set_ylabel('residue (sd)'); bottom.set_xlabel('energy (keV)'); bottom.set_xlim(0, E[-1])
-    fig.tight_layout()
+    bottom.set_ylabel('residue (sd)'); bottom.set_xlabel('energy (keV)'); bottom.set_xlim(0, d['fit_energies'][-1] + 0.5)
+    fig.tight_layout(h_pad=0.3)
     return fig
 
-# %% ../nbs/14_identify.ipynb #8611b3e0
+# %% ../nbs/14_identify.ipynb #85f1155c
 @_into(IdentifiedElements, '_repr_png_')
 def _repr_png_(self):
     "The figure as PNG, for Jupyter."
@@ -634,7 +729,7 @@ def _repr_png_(self):
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
     return buf.getvalue()
 
-# %% ../nbs/14_identify.ipynb #543ab323
+# %% ../nbs/14_identify.ipynb #c7365df3
 def _element_heights(sel:Selection) -> dict:
     "{element: (highest smoothed counts per channel in a hotmax spectrum, families with counts)}."
     fit, out = sel.fit, {}
@@ -649,15 +744,17 @@ def _element_heights(sel:Selection) -> dict:
         out[el] = (float(heights), seen)
     return out
 
+# %% ../nbs/14_identify.ipynb #fb374a32
 def _lines_to_draw(elements, setup:ScanSetup, e_lo, e_hi) -> dict:
     "{element: [(keV, weight in its family, line name)]} of the named lines with >= 5 % of their family in range."
     out = {}
     for el in elements:
         for fam in xrays.element_families(el, setup.kv):
-            out.setdefault(el, []).extend((e, w, name) for name, (e, w) in xrays.line_groups(fam, setup.kv).items() if w >= 0.05 and e_lo <= e <= e_hi)
+            groups = xrays.line_groups(fam, setup.kv).items()
+            out.setdefault(el, []).extend((e, w, name) for name, (e, w) in groups if w >= 0.05 and e_lo <= e <= e_hi)
     return out
 
-# %% ../nbs/14_identify.ipynb #d7e9ee0f
+# %% ../nbs/14_identify.ipynb #62ed4637
 def _residue(sel:Selection) -> np.ndarray:
     "Per fitted channel: the largest (data - model) of the hotmax spectra, in sd of a smoothed channel."
     from maxrf4u.hotmax import smoothing_variance_factor
@@ -670,7 +767,7 @@ def _residue(sel:Selection) -> np.ndarray:
         out = np.maximum(out, (fit.Y[k] - model) / np.sqrt(np.maximum(fit.Y[k], 1.0) * nf))
     return out
 
-# %% ../nbs/14_identify.ipynb #7477e855
+# %% ../nbs/14_identify.ipynb #3098a941
 def _peak_table(peaks:list, sel:Selection, setup:ScanSetup) -> tuple:
     "({element: peaks (keV) it explains}, instrument peaks [(keV, label)], unexplained peaks [keV]) from `attribute_peaks`."
     fit = sel.fit
@@ -686,7 +783,7 @@ def _peak_table(peaks:list, sel:Selection, setup:ScanSetup) -> tuple:
             if comps[0] in scatter or label.endswith('escape'): instrument.append((e, label))
     return explains, instrument, unexplained
 
-# %% ../nbs/14_identify.ipynb #40ad2e94
+# %% ../nbs/14_identify.ipynb #2248ca27
 def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectrum, sum_spectrum) -> IdentifiedElements:
     "The `IdentifiedElements` of a finished selection, strongest first; `anode`: (score, height) of the anode element, or None."
     fit, heights = sel.fit, _element_heights(sel)
@@ -706,7 +803,7 @@ def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectru
                 fit_range_kev=[fit.e_lo, round(fit.e_hi, 3)], spectra=len(fit.Y), spectrum_fits=sel.nfits, sources=dict(setup.source))
     return IdentifiedElements(elements, unexplained, instrument, info, plot)
 
-# %% ../nbs/14_identify.ipynb #63173311
+# %% ../nbs/14_identify.ipynb #d486a7e7
 def _symbols(elements, what:str) -> list:
     "Chemical symbols from a list (or one string, commas allowed), each checked."
     if elements is None: return []
@@ -719,7 +816,7 @@ def _symbols(elements, what:str) -> list:
         out.append(e)
     return out
 
-# %% ../nbs/14_identify.ipynb #fb8a483f
+# %% ../nbs/14_identify.ipynb #00559d1f
 def identify_spectra(setup:ScanSetup, # the instrument (anode None: detected)
                      max_spectrum, # (channels,) max spectrum
                      sum_spectrum, # (channels,) sum spectrum: mean counts per pixel, as `maxrf_sumspectrum`
@@ -748,9 +845,10 @@ def identify_spectra(setup:ScanSetup, # the instrument (anode None: detected)
         z, _, height = anode_excess(sel.fit, sel.sol, sel.comps())
         if z >= math.sqrt(sel.thr(setup.anode)) or setup.anode in include: anode = (z, height)
     peaks = attribute_peaks(sel, setup.energies[np.asarray(peak_channels, int)], [1 + i for i in index])
+    _save_cache()  # line tables looked up for this scan: kept for the next session
     return _result(sel, anode, peaks, setup, max_spectrum, sum_spectrum)
 
-# %% ../nbs/14_identify.ipynb #62709eee
+# %% ../nbs/14_identify.ipynb #19f33fa7
 SCORE_MEANING = ('significance in Poisson standard deviations: the square root of the chi-square (raw-count Poisson '
                  'statistics, smoothing accounted for) that the joint fit of the sum and hotmax spectra loses without the '
                  'element, counting per spectrum only losses above 2; for an element that is also the tube anode, the '
@@ -766,10 +864,11 @@ def _store(result:IdentifiedElements, datastack_file, params:dict, inputs:dict) 
                  heights=[float(e.height) for e in result], height_unit='smoothed counts per channel: the highest peak in a hotmax spectrum',
                  peaks_kev={e.element: [float(p) for p in e.peaks] for e in result}, unexplained_kev=result.unexplained,
                  instrument_peaks=[[float(e), lab] for e, lab in result.instrument], instrument=result.setup,
-                 parameters=params, inputs=inputs, method='maxrf4u.identify: joint non-negative fit of line patterns, forward selection and backward elimination')
+                 parameters=params, inputs=inputs,
+                 method='maxrf4u.identify: joint non-negative fit of line patterns, forward selection and backward elimination')
     return append(z, L.IDENTIFIED_ELEMENTS, datastack_file, attrs)
 
-# %% ../nbs/14_identify.ipynb #525e88b4
+# %% ../nbs/14_identify.ipynb #9ac4590d
 def identify_elements(datastack_file, # path of a calibrated .datastack file
                       include=None, # elements to report whatever their score, e.g. ['Pb']
                       exclude=None, # elements never to consider, e.g. ['As']
@@ -785,7 +884,7 @@ def identify_elements(datastack_file, # path of a calibrated .datastack file
     setup = scan_setup(datastack_file, anode, kv, fwhm_mn_ev)
     with DataStack(datastack_file) as ds:
         if L.HOTMAX_PIXELS not in ds.datapath_list: compute_hotmax_spectra(datastack_file, verbose=verbose); ds.update_attrs()
-        mx, sm, shape = ds.read(L.MAXRF_MAXSPECTRUM), ds.read(L.MAXRF_SUMSPECTRUM), ds.read(L.MAXRF_CUBE, compute=False).shape
+        mx, sm, shape = ds.read(L.MAXRF_MAXSPECTRUM), ds.read(L.MAXRF_SUMSPECTRUM), ds.root[ds.latest(L.MAXRF_CUBE)].shape
         inputs = {n: ds.latest(n) for n in (L.MAXRF_MAXSPECTRUM, L.MAXRF_SUMSPECTRUM, L.HOTMAX_PIXELS, L.HOTMAX_SPECTRA)}
         inputs['energies'] = ds.latest(L.MAXRF_ENERGIES) if L.MAXRF_ENERGIES in ds.datapath_list else 'rpl header'
     h = read_hotmax(datastack_file)
@@ -796,7 +895,7 @@ def identify_elements(datastack_file, # path of a calibrated .datastack file
     if store: result.setup['stored_as'] = _store(result, datastack_file, params, inputs)
     return result
 
-# %% ../nbs/14_identify.ipynb #0ccccbda
+# %% ../nbs/14_identify.ipynb #b22a1a5c
 def read_identified_elements(datastack_file) -> IdentifiedElements:
     "The latest `identified_elements` of `datastack_file` as an `IdentifiedElements` list."
     from maxrf4u.storage import DataStack
@@ -807,7 +906,7 @@ def read_identified_elements(datastack_file) -> IdentifiedElements:
     els = [Element(s, tuple(a['families'][s]), sc, h, tuple(a['peaks_kev'][s])) for s, sc, h in zip(a['symbols'], a['scores'], a['heights'])]
     return IdentifiedElements(els, a['unexplained_kev'], [tuple(p) for p in a['instrument_peaks']], a['instrument'])
 
-# %% ../nbs/14_identify.ipynb #0f2519a6
+# %% ../nbs/14_identify.ipynb #5183f52b
 def element_strengths(truth, sigma:float=7) -> dict:
     "{element: its highest smoothed peak over all pixels / that of the strongest element} from a `ScanTruth`."
     out = {}
@@ -819,7 +918,7 @@ def element_strengths(truth, sigma:float=7) -> dict:
     top = max(out.values(), default=0.0) or 1.0
     return {el: v / top for el, v in out.items()}
 
-# %% ../nbs/14_identify.ipynb #8b6af492
+# %% ../nbs/14_identify.ipynb #dd3dd84a
 def _memory_identify(recipe, seed:int=0):
     "Identify a synthetic scan in memory, exactly as the datastack path would: (result, truth)."
     from maxrf4u.synthetic import make_scan
@@ -835,7 +934,7 @@ def _memory_identify(recipe, seed:int=0):
     setup = _setup_from(truth.energies, 7, extra)
     return identify_spectra(setup, mx, sm, H * W, cube[pixels[:, 0], pixels[:, 1]], channels, pixels), truth
 
-# %% ../nbs/14_identify.ipynb #259ce407
+# %% ../nbs/14_identify.ipynb #ea1e30eb
 def _file_identify(recipe, seed:int, folder):
     "Identify a synthetic scan through the real path: .raw/.rpl, conversion, true energies, hotmax layers, datastack: (result, truth)."
     from maxrf4u.synthetic import write_scan, scan_truth
@@ -850,7 +949,7 @@ def _file_identify(recipe, seed:int, folder):
     for p in (raw, rpl, scan): os.remove(p)
     return result, scan_truth(recipe, seed)
 
-# %% ../nbs/14_identify.ipynb #569d0b0f
+# %% ../nbs/14_identify.ipynb #cf2b4b47
 def _campaign_row(result, truth, seconds:float, via:str, min_strength:float) -> dict:
     "One scan's outcome: elements required, found, missed and false."
     st = element_strengths(truth)
@@ -863,7 +962,7 @@ def _campaign_row(result, truth, seconds:float, via:str, min_strength:float) -> 
                 weak_found=sorted((found & set(truth.elements)) - required), weak_missed=sorted(set(truth.elements) - required - found),
                 strengths={e: round(v, 4) for e, v in st.items()}, unexplained=result.unexplained)
 
-# %% ../nbs/14_identify.ipynb #23cc566e
+# %% ../nbs/14_identify.ipynb #d005a8b4
 def _campaign_summary(rows:list) -> dict:
     "Recall, false elements per scan, confusion counts (total and per element) and the hardest scans."
     tp = sum(len(set(r['required']) - set(r['missed'])) for r in rows)
@@ -882,7 +981,7 @@ def _campaign_summary(rows:list) -> dict:
                 hardest=[(r['name'], r['missed'], r['false'], {e: r['strengths'].get(e) for e in r['missed']}) for r in hard],
                 median_seconds=float(np.median([r['seconds'] for r in rows])) if rows else 0.0)
 
-# %% ../nbs/14_identify.ipynb #dbd1c683
+# %% ../nbs/14_identify.ipynb #cc246cdb
 def identification_campaign(split:str='tune', # 'tune' (used to develop the method) or 'heldout'
                             n:int=30, # scans: `scan_variant(start .. start + n - 1, split)`
                             start:int=0, # first variant
@@ -904,12 +1003,14 @@ def identification_campaign(split:str='tune', # 'tune' (used to develop the meth
             if verbose: print(format_row(rows[-1]), flush=True)
     return dict(rows=rows, summary=_campaign_summary(rows), split=split, seed=seed, min_strength=min_strength)
 
+# %% ../nbs/14_identify.ipynb #991ebb4b
 def format_row(r:dict) -> str:
     "One scan of a campaign as a line of text."
     bad = ' '.join([f'MISSED {e} ({r["strengths"][e]:.1%})' for e in r['missed']] + [f'FALSE {e}' for e in r['false']])
-    return f"{r['name']} {r['via']:6} {r['anode']:2} {r['kv']:2.0f} kV {r['channels']:4d} ch {r['seconds']:5.1f} s  found {' '.join(r['found'])}  {bad}"
+    return (f"{r['name']} {r['via']:6} {r['anode']:2} {r['kv']:2.0f} kV {r['channels']:4d} ch {r['seconds']:5.1f} s"
+            f"  found {' '.join(r['found'])}  {bad}")
 
-# %% ../nbs/14_identify.ipynb #8597f443
+# %% ../nbs/14_identify.ipynb #16ccff03
 def format_campaign(c:dict) -> str:
     "A campaign's summary as text: recall, false elements, confusion counts, hardest cases."
     s = c['summary']
@@ -923,7 +1024,7 @@ def format_campaign(c:dict) -> str:
     lines += ['hardest: ' + ('; '.join(f"{n}: missed {m or '-'}, false {f or '-'}" for n, m, f, _ in s['hardest']) or 'none')]
     return '\n'.join(lines)
 
-# %% ../nbs/14_identify.ipynb #79667bb6
+# %% ../nbs/14_identify.ipynb #29084c2f
 def time_identify(datastack_file, # a calibrated .datastack with hotmax layers
                   repeat:int=3, # warm calls
                   fresh:bool=True, # also time a fresh Python process
@@ -936,7 +1037,8 @@ def time_identify(datastack_file, # a calibrated .datastack with hotmax layers
         t = time.perf_counter(); identify_elements(datastack_file, store=False); warm.append(time.perf_counter() - t)
     out = dict(first_s=first, warm_s=min(warm))
     if fresh:
-        code = f"import time; t = time.perf_counter(); from maxrf4u.identify import identify_elements; identify_elements({os.fspath(datastack_file)!r}, store=False); print(time.perf_counter() - t)"
+        code = ("import time; t = time.perf_counter(); from maxrf4u.identify import identify_elements; "
+                f"identify_elements({os.fspath(datastack_file)!r}, store=False); print(time.perf_counter() - t)")
         r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
         out['fresh_process_s'] = float(r.stdout.split()[-1])
     return out
