@@ -37,7 +37,7 @@ def max_spectrum_peaks(max_spectrum, # (channels,) max spectrum (smoothed counts
     peaks, _ = find_peaks(y, prominence=prominence * noise)
     return peaks
 
-# %% ../nbs/13_hotmax.ipynb #45e087f9
+# %% ../nbs/13_hotmax.ipynb #84d619e8
 def _block_max_argmax(block, channels, block_info=None):
     "(1, 1, n, 3) array: the highest value of each of `channels` in `block`, and its row and column in the whole cube."
     (r0, _), (c0, _) = block_info[0]['array-location'][:2]
@@ -49,14 +49,14 @@ def _block_max_argmax(block, channels, block_info=None):
     out[0, 0, :, 1], out[0, 0, :, 2] = r0 + best // w, c0 + best % w
     return out
 
-# %% ../nbs/13_hotmax.ipynb #c1d06d32
+# %% ../nbs/13_hotmax.ipynb #16df149b
 def _channel_groups(channels, band:int=64) -> list:
     "(first, stop, positions) of `channels` grouped by the stored band of `band` channels they fall in."
     channels = np.asarray(channels, int)
     return [(int(channels[idx].min()), int(channels[idx].max()) + 1, idx)
             for b in np.unique(channels // band) for idx in [np.flatnonzero(channels // band == b)]]
 
-# %% ../nbs/13_hotmax.ipynb #216c9fc9
+# %% ../nbs/13_hotmax.ipynb #d912e3d1
 def hotmax_pixels(cube, # (height, width, channels): a lazy dask cube (`DataStack.read(..., compute=False)`) or numpy
                   channels, # the channels to locate, e.g. `max_spectrum_peaks(...)`
                   band:int=64, # channels per stored band of the cube
@@ -78,7 +78,7 @@ def hotmax_pixels(cube, # (height, width, channels): a lazy dask cube (`DataStac
     found = blocks[best, np.arange(len(channels))]
     return found[:, 1:].astype(np.int32), found[:, 0]
 
-# %% ../nbs/13_hotmax.ipynb #6eaad005
+# %% ../nbs/13_hotmax.ipynb #d5747baf
 def _progress(bar=None):
     "A dask callback that moves tqdm `bar` by one per finished task (does nothing without a bar)."
     from dask.callbacks import Callback  # dask only when needed: importing this module stays light
@@ -89,24 +89,24 @@ def _progress(bar=None):
             if bar is not None: bar.update(1)
     return Progress()
 
-# %% ../nbs/13_hotmax.ipynb #57245697
+# %% ../nbs/13_hotmax.ipynb #635a5ee5
 def _scan_sigma(ds) -> float:
     "The conversion's smoothing (channels) of the cube of DataStack `ds`."
     return float(ds.dataset_attrs(L.MAXRF_CUBE).get('sigma', ds.attrs.get('sigma', 0)))
 
-# %% ../nbs/13_hotmax.ipynb #72f676c5
+# %% ../nbs/13_hotmax.ipynb #c3d7410e
 def _cube_band(ds) -> int:
     "Channels per stored band of the cube (its inner chunks), 64 if unknown."
     try: return int(ds.root[L.MAXRF_CUBE].chunks[2])
     except Exception: return 64
 
-# %% ../nbs/13_hotmax.ipynb #0e0ade71
+# %% ../nbs/13_hotmax.ipynb #37b38441
 def _energy_source(ds) -> str|None:
     "Where `ds.energies` comes from: the name of the energies dataset, 'rpl header', or None."
     if L.MAXRF_ENERGIES in ds.datapath_list: return ds.latest(L.MAXRF_ENERGIES)
     return 'rpl header' if ds.energies is not None else None
 
-# %% ../nbs/13_hotmax.ipynb #d907f2f2
+# %% ../nbs/13_hotmax.ipynb #2be9399a
 def _find_hotmax(ds, prominence:float=5.0, verbose:bool=True) -> tuple:
     "(pixels, spectra, attributes of the pixels) of DataStack `ds`, nothing stored."
     from tqdm.auto import tqdm
@@ -123,7 +123,7 @@ def _find_hotmax(ds, prominence:float=5.0, verbose:bool=True) -> tuple:
                  method='significant peaks of the max spectrum; for each, the pixel where that channel is highest')
     return pixels, spectra, attrs
 
-# %% ../nbs/13_hotmax.ipynb #549c5df3
+# %% ../nbs/13_hotmax.ipynb #e6048789
 def compute_hotmax_spectra(datastack_file, # path of a .datastack file
                            prominence:float=5.0, # least peak prominence, in Poisson standard deviations of a smoothed channel
                            compute_noise:bool=True, # also store baselines and noise lines (`compute_hotmax_noise`)
@@ -140,7 +140,7 @@ def compute_hotmax_spectra(datastack_file, # path of a .datastack file
     if compute_noise: written.update(compute_hotmax_noise(datastack_file, verbose=verbose))
     return written
 
-# %% ../nbs/13_hotmax.ipynb #44a0ea09
+# %% ../nbs/13_hotmax.ipynb #f8797fa8
 def snip_baseline(spectra, # (channels,) or (n, channels) smoothed spectra
                   window:int, # largest clipping half-width, in channels (about 1.5 peak widths)
                  ) -> np.ndarray:
@@ -151,7 +151,7 @@ def snip_baseline(spectra, # (channels,) or (n, channels) smoothed spectra
         np.minimum(v[:, p:-p], (v[:, :-2 * p] + v[:, 2 * p:]) / 2, out=v[:, p:-p])
     return ((np.exp(np.exp(v) - 1) - 1)**2 - 1).reshape(y.shape)
 
-# %% ../nbs/13_hotmax.ipynb #ae31c01c
+# %% ../nbs/13_hotmax.ipynb #3c131562
 def noise_lines(baselines, # baselines (smoothed counts per channel)
                 sigma:float=7, # the conversion's smoothing, in channels
                 k:float=3.0, # standard deviations above the baseline
@@ -160,7 +160,7 @@ def noise_lines(baselines, # baselines (smoothed counts per channel)
     b = np.asarray(baselines, float)
     return b + k * np.sqrt(np.maximum(b, 1.0) * smoothing_variance_factor(sigma))
 
-# %% ../nbs/13_hotmax.ipynb #ed9d45e7
+# %% ../nbs/13_hotmax.ipynb #2f71da2c
 def _snip_window(energies, sigma:float) -> int:
     "SNIP half-width: 1.5 x the FWHM (channels) of a 10 keV line at 140 eV resolution, smoothed by `sigma` channels."
     from maxrf4u.xrays import fwhm_ev
@@ -168,7 +168,7 @@ def _snip_window(energies, sigma:float) -> int:
     detector = fwhm_ev(10.0, 140.0) / 1000 / kev_per_channel / 2.3548  # Gaussian sigma in channels
     return max(3, int(math.ceil(1.5 * 2.3548 * math.hypot(detector, sigma))))
 
-# %% ../nbs/13_hotmax.ipynb #d4d18151
+# %% ../nbs/13_hotmax.ipynb #626ecb7b
 def compute_hotmax_noise(datastack_file, # path of a .datastack file with `hotmax_spectra`
                          k:float=3.0, # noise line: standard deviations above the baseline
                          window:int=None, # SNIP half-width in channels (default: from the detector resolution)
@@ -189,7 +189,7 @@ def compute_hotmax_noise(datastack_file, # path of a .datastack file with `hotma
     if verbose: print(f'baselines and noise lines of {len(spectra)} hotmax spectra (SNIP window {window} channels, k = {k:g})')
     return written
 
-# %% ../nbs/13_hotmax.ipynb #e116753b
+# %% ../nbs/13_hotmax.ipynb #7c4661aa
 class Hotmax(NamedTuple):
     "The hotmax layers of a scan; row i of every array belongs to peak i of the max spectrum."
     pixels: np.ndarray # (n, 2) row, column
@@ -200,7 +200,7 @@ class Hotmax(NamedTuple):
     kev: np.ndarray|None # (n,) energy of each peak (keV), None without calibration
     attrs: dict # attributes of `hotmax_pixels`
 
-# %% ../nbs/13_hotmax.ipynb #cf872cfa
+# %% ../nbs/13_hotmax.ipynb #3d705149
 def read_hotmax(datastack_file) -> Hotmax:
     "The hotmax layers of `datastack_file` (raises `DatasetNotFoundError` naming what to run when missing)."
     from maxrf4u.storage import DataStack
@@ -214,7 +214,7 @@ def read_hotmax(datastack_file) -> Hotmax:
         return Hotmax(ds.read(L.HOTMAX_PIXELS), ds.read(L.HOTMAX_SPECTRA), get(L.HOTMAX_BASELINES), get(L.HOTMAX_NOISELINES),
                       np.array(attrs['peak_channels'], int), None if kev is None else np.array(kev), attrs)
 
-# %% ../nbs/13_hotmax.ipynb #6b4d47f5
+# %% ../nbs/13_hotmax.ipynb #99ef1006
 def plot_hotmax(datastack_file, # path of a .datastack file with hotmax layers
                 figsize=(13, 4.5)):
     "Figure: max and sum spectra with the numbered peaks, and the hotmax pixels on the map of the highest peak."
@@ -239,7 +239,7 @@ def plot_hotmax(datastack_file, # path of a .datastack file with hotmax layers
     fig.tight_layout()
     return fig
 
-# %% ../nbs/13_hotmax.ipynb #0b8c5b51
+# %% ../nbs/13_hotmax.ipynb #59afc4b1
 def time_hotmax(datastack_file, # path of a .datastack file
                 prominence:float=5.0, # as in `compute_hotmax_spectra`
                 repeat:int=2, # best of this many runs of each
