@@ -767,7 +767,48 @@ def _residue(sel:Selection) -> np.ndarray:
         out = np.maximum(out, (fit.Y[k] - model) / np.sqrt(np.maximum(fit.Y[k], 1.0) * nf))
     return out
 
-# %% ../nbs/14_identify.ipynb #3098a941
+# %% ../nbs/14_identify.ipynb #34723331
+def _fit_parts(sel:Selection) -> list:
+    "Per fitted spectrum: {'data': counts, element: its fitted counts, 'instrument': scatter, argon, sum peaks, continuum} at the fit's channels."
+    fit, out = sel.fit, []
+    family_of = {f: el for el in sel.chosen for f in fit.cands.get(el, ())}
+    for k, s in enumerate(sel.sol):
+        parts = {'data': fit.Y[k]}
+        for n, a in fit.amounts(s, sel.comps()).items():
+            key = family_of.get(n, 'instrument')
+            parts[key] = parts.get(key, 0.0) + a * fit.A[:, fit.index[n]]
+        for n, a in fit.shared.items():
+            if n in fit.index: parts['instrument'] = parts.get('instrument', 0.0) + a * fit.scale[k] * fit.A[:, fit.index[n]]
+        out.append(parts)
+    return out
+
+# %% ../nbs/14_identify.ipynb #b7715439
+@_into(IdentifiedElements, 'plot_fit')
+def _plot_fit(self, kev:float, # energy (keV) of a max-spectrum peak: its hotmax spectrum is shown
+              width:float=3.0, # keV shown on either side
+              figsize=(12, 4)):
+    "Figure: the hotmax spectrum of the max-spectrum peak nearest `kev`, the fitted model and each element's part."
+    import matplotlib.pyplot as plt
+    d = self.plot_data
+    if d is None: raise MaxrfError('This result has no spectra to plot (it was read back from a file).')
+    i = int(np.argmin(np.abs(np.array(d['peak_kev']) - kev)))
+    parts, E = d['fits'][d['peak_spectra'][i]], d['fit_energies']
+    lo, hi = d['peak_kev'][i] - width, d['peak_kev'][i] + width
+    inside = (E >= lo) & (E <= hi)
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.plot(E, parts['data'], 'k.', ms=2.5, label='hotmax spectrum')
+    ax.plot(E, sum(v for k, v in parts.items() if k != 'data'), 'k', lw=0.8, label='fitted model')
+    for j, el in enumerate(self):  # the elements with counts in this window, in the colours of `plot`
+        if el.element in parts and parts[el.element][inside].max() > 0.5:
+            ax.plot(E, parts[el.element], color=plt.cm.tab10(j % 10), lw=1.2, label=el.element)
+    if 'instrument' in parts: ax.plot(E, parts['instrument'], color='0.6', lw=1, ls='--', label='instrument and continuum')
+    ax.set_xlim(lo, hi); ax.set_ylim(0.5, 2 * parts['data'][inside].max()); ax.set_yscale('log')
+    ax.set_xlabel('energy (keV)'); ax.set_ylabel('smoothed counts per channel'); ax.legend(fontsize=7, ncols=2)
+    ax.set_title(f"hotmax spectrum of the peak at {d['peak_kev'][i]:.2f} keV")
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/14_identify.ipynb #44f5c224
 def _peak_table(peaks:list, sel:Selection, setup:ScanSetup) -> tuple:
     "({element: peaks (keV) it explains}, instrument peaks [(keV, label)], unexplained peaks [keV]) from `attribute_peaks`."
     fit = sel.fit
@@ -783,8 +824,8 @@ def _peak_table(peaks:list, sel:Selection, setup:ScanSetup) -> tuple:
             if comps[0] in scatter or label.endswith('escape'): instrument.append((e, label))
     return explains, instrument, unexplained
 
-# %% ../nbs/14_identify.ipynb #2248ca27
-def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectrum, sum_spectrum) -> IdentifiedElements:
+# %% ../nbs/14_identify.ipynb #e4ff69da
+def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectrum, sum_spectrum, peak_spectra) -> IdentifiedElements:
     "The `IdentifiedElements` of a finished selection, strongest first; `anode`: (score, height) of the anode element, or None."
     fit, heights = sel.fit, _element_heights(sel)
     explains, instrument, unexplained = _peak_table(peaks, sel, setup)
@@ -797,13 +838,14 @@ def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectru
     E = setup.energies
     elements = sorted(out.values(), key=lambda e: -e.height)
     plot = dict(energies=E, max_spectrum=np.asarray(max_spectrum), sum_spectrum=np.asarray(sum_spectrum), fit_energies=E[fit.sel],
-                residue=_residue(sel), lines=_lines_to_draw([e.element for e in elements], setup, E[0], E[-1]))
+                residue=_residue(sel), lines=_lines_to_draw([e.element for e in elements], setup, E[0], E[-1]),
+                fits=_fit_parts(sel), peak_kev=[p[0] for p in peaks], peak_spectra=list(peak_spectra))
     info = dict(anode=setup.anode, kv=setup.kv, fwhm_mn_ev=round(fit.detector.fwhm_mn_ev, 1), tail=round(fit.detector.tail, 4),
                 scattering_angle=round(float(fit.instrument[1].split('@')[1]), 2), argon_per_pixel=round(fit.shared.get('Ar_K', 0.0), 2),
                 fit_range_kev=[fit.e_lo, round(fit.e_hi, 3)], spectra=len(fit.Y), spectrum_fits=sel.nfits, sources=dict(setup.source))
     return IdentifiedElements(elements, unexplained, instrument, info, plot)
 
-# %% ../nbs/14_identify.ipynb #d486a7e7
+# %% ../nbs/14_identify.ipynb #acbe5e6f
 def _symbols(elements, what:str) -> list:
     "Chemical symbols from a list (or one string, commas allowed), each checked."
     if elements is None: return []
@@ -816,7 +858,7 @@ def _symbols(elements, what:str) -> list:
         out.append(e)
     return out
 
-# %% ../nbs/14_identify.ipynb #00559d1f
+# %% ../nbs/14_identify.ipynb #e692bde9
 def identify_spectra(setup:ScanSetup, # the instrument (anode None: detected)
                      max_spectrum, # (channels,) max spectrum
                      sum_spectrum, # (channels,) sum spectrum: mean counts per pixel, as `maxrf_sumspectrum`
@@ -846,9 +888,9 @@ def identify_spectra(setup:ScanSetup, # the instrument (anode None: detected)
         if z >= math.sqrt(sel.thr(setup.anode)) or setup.anode in include: anode = (z, height)
     peaks = attribute_peaks(sel, setup.energies[np.asarray(peak_channels, int)], [1 + i for i in index])
     _save_cache()  # line tables looked up for this scan: kept for the next session
-    return _result(sel, anode, peaks, setup, max_spectrum, sum_spectrum)
+    return _result(sel, anode, peaks, setup, max_spectrum, sum_spectrum, [1 + i for i in index])
 
-# %% ../nbs/14_identify.ipynb #19f33fa7
+# %% ../nbs/14_identify.ipynb #81770e18
 SCORE_MEANING = ('significance in Poisson standard deviations: the square root of the chi-square (raw-count Poisson '
                  'statistics, smoothing accounted for) that the joint fit of the sum and hotmax spectra loses without the '
                  'element, counting per spectrum only losses above 2; for an element that is also the tube anode, the '
@@ -868,7 +910,7 @@ def _store(result:IdentifiedElements, datastack_file, params:dict, inputs:dict) 
                  method='maxrf4u.identify: joint non-negative fit of line patterns, forward selection and backward elimination')
     return append(z, L.IDENTIFIED_ELEMENTS, datastack_file, attrs)
 
-# %% ../nbs/14_identify.ipynb #9ac4590d
+# %% ../nbs/14_identify.ipynb #2c7b6ce1
 def identify_elements(datastack_file, # path of a calibrated .datastack file
                       include=None, # elements to report whatever their score, e.g. ['Pb']
                       exclude=None, # elements never to consider, e.g. ['As']
@@ -895,7 +937,7 @@ def identify_elements(datastack_file, # path of a calibrated .datastack file
     if store: result.setup['stored_as'] = _store(result, datastack_file, params, inputs)
     return result
 
-# %% ../nbs/14_identify.ipynb #b22a1a5c
+# %% ../nbs/14_identify.ipynb #1a79ef1f
 def read_identified_elements(datastack_file) -> IdentifiedElements:
     "The latest `identified_elements` of `datastack_file` as an `IdentifiedElements` list."
     from maxrf4u.storage import DataStack
@@ -906,7 +948,7 @@ def read_identified_elements(datastack_file) -> IdentifiedElements:
     els = [Element(s, tuple(a['families'][s]), sc, h, tuple(a['peaks_kev'][s])) for s, sc, h in zip(a['symbols'], a['scores'], a['heights'])]
     return IdentifiedElements(els, a['unexplained_kev'], [tuple(p) for p in a['instrument_peaks']], a['instrument'])
 
-# %% ../nbs/14_identify.ipynb #5183f52b
+# %% ../nbs/14_identify.ipynb #beedb146
 def element_strengths(truth, sigma:float=7) -> dict:
     "{element: its highest smoothed peak over all pixels / that of the strongest element} from a `ScanTruth`."
     out = {}
@@ -918,7 +960,7 @@ def element_strengths(truth, sigma:float=7) -> dict:
     top = max(out.values(), default=0.0) or 1.0
     return {el: v / top for el, v in out.items()}
 
-# %% ../nbs/14_identify.ipynb #dd3dd84a
+# %% ../nbs/14_identify.ipynb #79a0f69c
 def _memory_identify(recipe, seed:int=0):
     "Identify a synthetic scan in memory, exactly as the datastack path would: (result, truth)."
     from maxrf4u.synthetic import make_scan
@@ -934,7 +976,7 @@ def _memory_identify(recipe, seed:int=0):
     setup = _setup_from(truth.energies, 7, extra)
     return identify_spectra(setup, mx, sm, H * W, cube[pixels[:, 0], pixels[:, 1]], channels, pixels), truth
 
-# %% ../nbs/14_identify.ipynb #ea1e30eb
+# %% ../nbs/14_identify.ipynb #4c38f486
 def _file_identify(recipe, seed:int, folder):
     "Identify a synthetic scan through the real path: .raw/.rpl, conversion, true energies, hotmax layers, datastack: (result, truth)."
     from maxrf4u.synthetic import write_scan, scan_truth
@@ -949,7 +991,7 @@ def _file_identify(recipe, seed:int, folder):
     for p in (raw, rpl, scan): os.remove(p)
     return result, scan_truth(recipe, seed)
 
-# %% ../nbs/14_identify.ipynb #cf2b4b47
+# %% ../nbs/14_identify.ipynb #1df8dc43
 def _campaign_row(result, truth, seconds:float, via:str, min_strength:float) -> dict:
     "One scan's outcome: elements required, found, missed and false."
     st = element_strengths(truth)
@@ -962,7 +1004,7 @@ def _campaign_row(result, truth, seconds:float, via:str, min_strength:float) -> 
                 weak_found=sorted((found & set(truth.elements)) - required), weak_missed=sorted(set(truth.elements) - required - found),
                 strengths={e: round(v, 4) for e, v in st.items()}, unexplained=result.unexplained)
 
-# %% ../nbs/14_identify.ipynb #d005a8b4
+# %% ../nbs/14_identify.ipynb #eec5d0d8
 def _campaign_summary(rows:list) -> dict:
     "Recall, false elements per scan, confusion counts (total and per element) and the hardest scans."
     tp = sum(len(set(r['required']) - set(r['missed'])) for r in rows)
@@ -981,7 +1023,7 @@ def _campaign_summary(rows:list) -> dict:
                 hardest=[(r['name'], r['missed'], r['false'], {e: r['strengths'].get(e) for e in r['missed']}) for r in hard],
                 median_seconds=float(np.median([r['seconds'] for r in rows])) if rows else 0.0)
 
-# %% ../nbs/14_identify.ipynb #cc246cdb
+# %% ../nbs/14_identify.ipynb #994244ea
 def identification_campaign(split:str='tune', # 'tune' (used to develop the method) or 'heldout'
                             n:int=30, # scans: `scan_variant(start .. start + n - 1, split)`
                             start:int=0, # first variant
@@ -1003,14 +1045,14 @@ def identification_campaign(split:str='tune', # 'tune' (used to develop the meth
             if verbose: print(format_row(rows[-1]), flush=True)
     return dict(rows=rows, summary=_campaign_summary(rows), split=split, seed=seed, min_strength=min_strength)
 
-# %% ../nbs/14_identify.ipynb #991ebb4b
+# %% ../nbs/14_identify.ipynb #6a8a4afd
 def format_row(r:dict) -> str:
     "One scan of a campaign as a line of text."
     bad = ' '.join([f'MISSED {e} ({r["strengths"][e]:.1%})' for e in r['missed']] + [f'FALSE {e}' for e in r['false']])
     return (f"{r['name']} {r['via']:6} {r['anode']:2} {r['kv']:2.0f} kV {r['channels']:4d} ch {r['seconds']:5.1f} s"
             f"  found {' '.join(r['found'])}  {bad}")
 
-# %% ../nbs/14_identify.ipynb #16ccff03
+# %% ../nbs/14_identify.ipynb #a6334d32
 def format_campaign(c:dict) -> str:
     "A campaign's summary as text: recall, false elements, confusion counts, hardest cases."
     s = c['summary']
@@ -1024,7 +1066,7 @@ def format_campaign(c:dict) -> str:
     lines += ['hardest: ' + ('; '.join(f"{n}: missed {m or '-'}, false {f or '-'}" for n, m, f, _ in s['hardest']) or 'none')]
     return '\n'.join(lines)
 
-# %% ../nbs/14_identify.ipynb #29084c2f
+# %% ../nbs/14_identify.ipynb #14f3bd06
 def time_identify(datastack_file, # a calibrated .datastack with hotmax layers
                   repeat:int=3, # warm calls
                   fresh:bool=True, # also time a fresh Python process
