@@ -44,12 +44,12 @@ class ScanSetup(NamedTuple):
     sigma: float # the conversion's smoothing (channels)
     source: dict = {} # where each value came from
 
-# %% ../nbs/14_identify.ipynb #e0fae6ab
+# %% ../nbs/14_identify.ipynb #a36660d1
 def _header_extra(attrs:dict) -> dict:
     "The extra keys of the `.rpl` header recorded at conversion, lower-case."
     return {str(k).lower(): v for k, v in ((attrs.get('ripple_header') or {}).get('extra') or {}).items()}
 
-# %% ../nbs/14_identify.ipynb #deecf451
+# %% ../nbs/14_identify.ipynb #1a3cc265
 def _setup_from(energies, sigma, extra:dict, anode=None, kv=None, fwhm_mn_ev=None) -> ScanSetup:
     "A `ScanSetup` from arguments, else header values (`extra`), else defaults; `source` says which."
     src = {}
@@ -67,7 +67,7 @@ def _setup_from(energies, sigma, extra:dict, anode=None, kv=None, fwhm_mn_ev=Non
     return ScanSetup(np.asarray(energies, float), calibration_from_energies(energies), anode, kv, fwhm,
                      src['fwhm_mn_ev'] != 'default', float(sigma), src)
 
-# %% ../nbs/14_identify.ipynb #4fbefe3d
+# %% ../nbs/14_identify.ipynb #9f431f80
 def scan_setup(datastack_file, # path of a .datastack file
                anode:str=None, # tube anode (default: from the .rpl header, else detected)
                kv:float=None, # tube voltage (default: from the .rpl header, else 50 kV)
@@ -83,7 +83,7 @@ def scan_setup(datastack_file, # path of a .datastack file
                              "no calibration in its .rpl header): run calibrate() on it first.")
     return _setup_from(e, sigma, _header_extra(attrs), anode, kv, fwhm_mn_ev)
 
-# %% ../nbs/14_identify.ipynb #393ba172
+# %% ../nbs/14_identify.ipynb #bf47c951
 PIGMENT_ELEMENTS = frozenset('Al Si P S Cl K Ca Ti V Cr Mn Fe Co Ni Cu Zn As Se Br Rb Sr Zr Ag Cd Sn Sb I Ba Hg Au Pb Bi'.split())
 NEVER_ELEMENTS = frozenset('He Ne Ar Kr Xe Rn Tc Pm Po At Fr Ra Ac Pa'.split())
 
@@ -92,7 +92,7 @@ def _family_kev(family:str, kv:float) -> float:
     lines = xrays.family_lines(family, kv)
     return float(lines.energies @ lines.weights)
 
-# %% ../nbs/14_identify.ipynb #3229c525
+# %% ../nbs/14_identify.ipynb #818cfd2c
 def _cache_file() -> str:
     "The JSON file that keeps line tables between sessions."
     from importlib.metadata import version, PackageNotFoundError
@@ -102,7 +102,7 @@ def _cache_file() -> str:
     except PackageNotFoundError: xv = 'unknown'
     return os.path.join(folder, f'xray-lines-xraydb{xv}-maxrf4u{__version__}-v1.json')
 
-# %% ../nbs/14_identify.ipynb #9d0d0fd3
+# %% ../nbs/14_identify.ipynb #b604349d
 @functools.cache
 def _disk_cache(path:str) -> dict:
     "The tables kept in `path` ({} when there is none yet)."
@@ -111,10 +111,10 @@ def _disk_cache(path:str) -> dict:
         with open(path) as f: return json.load(f)
     except (OSError, ValueError): return {}
 
-# %% ../nbs/14_identify.ipynb #a5f7a0c5
+# %% ../nbs/14_identify.ipynb #f52c45f5
 _UNSAVED = set()  # cache files with tables not yet written
 
-# %% ../nbs/14_identify.ipynb #272e1f35
+# %% ../nbs/14_identify.ipynb #47670a7f
 def _cached(section:str, key:str, compute):
     "`compute()`, kept under `section`/`key` in the line-table cache: computed once per machine."
     path = _cache_file()
@@ -122,7 +122,7 @@ def _cached(section:str, key:str, compute):
     if key not in table: table[key] = compute(); _UNSAVED.add(path)
     return table[key]
 
-# %% ../nbs/14_identify.ipynb #218d8e42
+# %% ../nbs/14_identify.ipynb #b2bcdad6
 def _save_cache():
     "Write the line tables computed in this session (atomically; skipped if the folder is not writable)."
     import json, tempfile
@@ -138,7 +138,7 @@ def _save_cache():
         except OSError: pass
         _UNSAVED.discard(path)
 
-# %% ../nbs/14_identify.ipynb #4b69dedb
+# %% ../nbs/14_identify.ipynb #16ab5066
 def _find_candidates(anode:str, kv:float, e_lo:float, e_hi:float) -> dict:
     "{element: [families, highest energy first]} from xraydb (see `candidate_families`)."
     xdb, out = xrays._xraydb(), {}
@@ -151,7 +151,7 @@ def _find_candidates(anode:str, kv:float, e_lo:float, e_hi:float) -> dict:
         if fams: out[el] = sorted(fams, key=lambda f: -_family_kev(f, kv))
     return out
 
-# %% ../nbs/14_identify.ipynb #22f4ba62
+# %% ../nbs/14_identify.ipynb #0cfee37d
 @functools.cache
 def candidate_families(anode:str, # tube anode: its own K lines (W: L lines) are scatter, not an element
                        kv:float, # tube voltage
@@ -161,7 +161,7 @@ def candidate_families(anode:str, # tube anode: its own K lines (W: L lines) are
     found = _cached('candidates', f'{anode} {kv:g} {e_lo:g} {e_hi:g}', lambda: _find_candidates(anode, kv, e_lo, e_hi))
     return {el: tuple(fams) for el, fams in found.items()}
 
-# %% ../nbs/14_identify.ipynb #a56b21de
+# %% ../nbs/14_identify.ipynb #3c1e68d4
 @functools.cache
 def family_bounds(element:str, families:tuple, anode:str, kv:float, margin:float=2.0) -> tuple:
     "Most counts of each family per count of the family before it: `margin` x the ratio `xrays.family_yields` expects."
@@ -170,27 +170,27 @@ def family_bounds(element:str, families:tuple, anode:str, kv:float, margin:float
         return [y.get(lo, 0.0) / max(y.get(hi, 0.0), 1e-9) for hi, lo in zip(families, families[1:])]
     return tuple(margin * r for r in _cached('family ratios', f"{element} {' '.join(families)} {anode} {kv:g}", ratios))
 
-# %% ../nbs/14_identify.ipynb #8bd2dcbe
+# %% ../nbs/14_identify.ipynb #cf203be3
 def _cone(bounds) -> np.ndarray:
     "Generators (families x generators) of {a >= 0 : a[i+1] <= bounds[i] * a[i]}."
     T = np.zeros((len(bounds) + 1, len(bounds) + 1)); T[0] = 1
     for j in range(1, len(T)): T[j, j:] = T[j - 1, j:] * bounds[j - 1]
     return T
 
-# %% ../nbs/14_identify.ipynb #961f1b1e
+# %% ../nbs/14_identify.ipynb #74c950e6
 def _smooth(y, sigma:float) -> np.ndarray:
     "`y` smoothed along its last axis like the conversion smooths spectra (float64)."
     import scipy.ndimage
     if sigma == 0: return np.asarray(y, float)
     return scipy.ndimage.gaussian_filter1d(np.asarray(y, float), sigma, mode='reflect', truncate=4.0)
 
-# %% ../nbs/14_identify.ipynb #25cc2838
+# %% ../nbs/14_identify.ipynb #73c90ab5
 def _family_lines(family:str, kv:float) -> tuple:
     "(energies, weights) of a family's lines, from the line-table cache."
     e, w = _cached('lines', f'{family} {kv:g}', lambda: [x.tolist() for x in xrays.family_lines(family, kv)[1:]])
     return np.array(e), np.array(w)
 
-# %% ../nbs/14_identify.ipynb #34cc5ff9
+# %% ../nbs/14_identify.ipynb #2961a3c5
 def component_profile(name:str, setup:ScanSetup, detector:Detector, channels=None) -> np.ndarray:
     "Smoothed counts per channel (at `channels`, default all) of one count of component `name`."
     tube = Tube(setup.anode, setup.kv)
@@ -201,7 +201,7 @@ def component_profile(name:str, setup:ScanSetup, detector:Detector, channels=Non
     y = _smooth(y, setup.sigma)
     return y if channels is None else y[channels]
 
-# %% ../nbs/14_identify.ipynb #a9f4a31d
+# %% ../nbs/14_identify.ipynb #4d58b059
 def _nnls_gram(G, b, x0=None, tol:float=1e-10) -> np.ndarray:
     "x >= 0 minimising x'Gx - 2b'x (G symmetric positive semi-definite, unit diagonal): Lawson-Hanson, optionally warm-started at `x0`."
     n = len(b)
@@ -227,7 +227,7 @@ def _nnls_gram(G, b, x0=None, tol:float=1e-10) -> np.ndarray:
         P[j] = True
     return x
 
-# %% ../nbs/14_identify.ipynb #fb824991
+# %% ../nbs/14_identify.ipynb #243ab584
 class PatternFit:
     "Spectra with their Poisson weights, profiles of every component, and Gram matrices computed on demand."
     def __init__(self, setup:ScanSetup, # the instrument
@@ -250,7 +250,7 @@ class PatternFit:
         self.shared = {'Ar_K': 0.0}  # counts per pixel
         self.set_detector(Detector(setup.fwhm_mn_ev, tail=tail))
 
-# %% ../nbs/14_identify.ipynb #61a969f4
+# %% ../nbs/14_identify.ipynb #5eb89ca6
 @_into(PatternFit, 'set_detector')
 def _set_detector(self, detector:Detector, extra=(), lazy:bool=False):
     "Profiles of every component with `detector`; `lazy`: recompute each only when a fit next uses it."
@@ -270,7 +270,7 @@ def _set_detector(self, detector:Detector, extra=(), lazy:bool=False):
     self.G, self.have = np.zeros((len(self.Y), len(names), len(names))), np.zeros(len(names), bool)
     self.b, self.diag = (self.W * self.Y) @ self.A, self.W @ self.A**2
 
-# %% ../nbs/14_identify.ipynb #394896ae
+# %% ../nbs/14_identify.ipynb #622663c1
 @_into(PatternFit, '_refresh')
 def _refresh(self, idx):
     "Recompute the stale profiles among columns `idx` with the current detector."
@@ -280,7 +280,7 @@ def _refresh(self, idx):
     self.fresh[idx], self.have[idx] = True, False  # their Gram rows and columns: recomputed when next asked for
     self.b[:, idx], self.diag[:, idx] = (self.W * self.Y) @ self.A[:, idx], self.W @ self.A[:, idx]**2
 
-# %% ../nbs/14_identify.ipynb #ff1641df
+# %% ../nbs/14_identify.ipynb #2c9f774f
 @_into(PatternFit, 'gram')
 def _gram(self, idx):
     "Gram matrices (spectra, all columns, len(idx)) with columns `idx`, each computed once."
@@ -292,7 +292,7 @@ def _gram(self, idx):
         self.G[:, :, todo] = cross; self.G[:, todo, :] = cross.transpose(0, 2, 1); self.have[todo] = True
     return self.G[:, :, idx]
 
-# %% ../nbs/14_identify.ipynb #ffedb317
+# %% ../nbs/14_identify.ipynb #853b088a
 @_into(PatternFit, 'add')
 def _add(self, names) -> list:
     "Add components (sum peaks) that are not there yet; returns those of `names` that can be fitted."
@@ -313,7 +313,7 @@ def _add(self, names) -> list:
         self.diag = np.concatenate([self.diag, self.W @ B**2], 1)
     return [n for n in names if n in self.index]
 
-# %% ../nbs/14_identify.ipynb #ef64dec9
+# %% ../nbs/14_identify.ipynb #cc4af7db
 @_into(PatternFit, 'design')
 def _design(self, comps) -> tuple:
     "(column indices, map T from parameters to columns, parameter names) of components `comps`."
@@ -330,7 +330,7 @@ def _design(self, comps) -> tuple:
         self._designs[key] = (np.array(idx, int), scipy.linalg.block_diag(*blocks) if blocks else np.zeros((0, 0)), params)
     return self._designs[key]
 
-# %% ../nbs/14_identify.ipynb #5b45fc16
+# %% ../nbs/14_identify.ipynb #896b8e18
 @_into(PatternFit, '_shared_bc')
 def _shared_bc(self) -> tuple:
     "b and c of every spectrum with the shared components (argon) taken out at their current amounts."
@@ -343,7 +343,7 @@ def _shared_bc(self) -> tuple:
         c += -2 * amt * self.b[:, j] + amt**2 * Gj[:, j]
     return b, c
 
-# %% ../nbs/14_identify.ipynb #85ce0fad
+# %% ../nbs/14_identify.ipynb #97b9d417
 @_into(PatternFit, 'fit')
 def _fit(self, comps, x0=None, which=None) -> tuple:
     "Non-negative fit with components `comps` of all spectra (or those in `which`): (parameters per spectrum, chi2 per spectrum)."
@@ -360,14 +360,14 @@ def _fit(self, comps, x0=None, which=None) -> tuple:
     if which is None: return [sol[k] for k in K], np.array([chi[k] for k in K])
     return sol, chi
 
-# %% ../nbs/14_identify.ipynb #9ab0d580
+# %% ../nbs/14_identify.ipynb #a623833f
 @_into(PatternFit, 'amounts')
 def _amounts(self, sol_k:dict, comps) -> dict:
     "Counts of every column (family, instrument component) in the solution `sol_k` of one spectrum."
     idx, T, params = self.design(comps)
     return dict(zip((self.names[i] for i in idx), T @ np.array([sol_k.get(p, 0.0) for p in params])))
 
-# %% ../nbs/14_identify.ipynb #1ee6310c
+# %% ../nbs/14_identify.ipynb #5135bb27
 @_into(PatternFit, 'gradient')
 def _gradient(self, comps, sol) -> np.ndarray:
     "(spectra, columns): b - G x, how much each column could still lower chi2, at the solution `sol` of `comps`."
@@ -375,7 +375,7 @@ def _gradient(self, comps, sol) -> np.ndarray:
     X = np.array([[s.get(p, 0.0) for p in params] for s in sol]) @ T.T
     return self._shared_bc()[0] - np.einsum('kmi,ki->km', self.gram(idx), X)
 
-# %% ../nbs/14_identify.ipynb #285692f3
+# %% ../nbs/14_identify.ipynb #a005d89a
 @_into(PatternFit, 'update_shared')
 def _update_shared(self, comps, sol, steps:int=4) -> tuple:
     "Newton steps on the counts per pixel of each shared component; returns the refitted (solutions, chi2)."
@@ -397,7 +397,7 @@ def _update_shared(self, comps, sol, steps:int=4) -> tuple:
             if done: break
     return (sol, chi) if chi is not None else self.fit(comps, sol)
 
-# %% ../nbs/14_identify.ipynb #85348382
+# %% ../nbs/14_identify.ipynb #d4e3eee5
 class Selection:
     "Forward selection, refinement, backward elimination and swaps of elements on a `PatternFit`."
     def __init__(self, fit:PatternFit, threshold:float=5.0, rare_threshold:float=8.0, kappa:float=2.0,
@@ -415,7 +415,7 @@ class Selection:
         self.sol, self.chi = self.fit.update_shared(self.comps(), self.fit.fit(self.comps(), x0)[0])
         self.nfits += 2 * len(self.sol)
 
-# %% ../nbs/14_identify.ipynb #ebe15040
+# %% ../nbs/14_identify.ipynb #00bd899a
 @_into(Selection, 'try_add')
 def _try_add(self, el:str, grad) -> tuple:
     "(score / threshold², new solutions) of adding `el`, refitting only the spectra where it can lower chi2."
@@ -426,7 +426,7 @@ def _try_add(self, el:str, grad) -> tuple:
     self.nfits += len(which)
     return self.score([self.chi[k] - chi[k] for k in which]) / self.thr(el), sol
 
-# %% ../nbs/14_identify.ipynb #ce653715
+# %% ../nbs/14_identify.ipynb #54ff997a
 @_into(Selection, 'update_pileup')
 def _update_pileup(self, top:int=4):
     "Sum peaks of every pair of the `top` strongest element families (most counts in one hotmax spectrum)."
@@ -438,7 +438,7 @@ def _update_pileup(self, top:int=4):
     pile = self.fit.add([f'{a}+{b}' for i, a in enumerate(best) for b in best[i:]])
     if pile != self.pile: self.pile = pile; self.refit(self.sol)
 
-# %% ../nbs/14_identify.ipynb #284318a6
+# %% ../nbs/14_identify.ipynb #8e18a9f8
 @_into(Selection, '_ranked')
 def _ranked(self, comps, sol, skip) -> list:
     "Candidates not in `skip`, best first by the chi2 each could save on its own (one family at a time, others fixed)."
@@ -448,7 +448,7 @@ def _ranked(self, comps, sol, skip) -> list:
               for el, fams in fit.cands.items() if el not in skip and el not in self.exclude}
     return sorted(approx, key=approx.get, reverse=True)
 
-# %% ../nbs/14_identify.ipynb #187dd36a
+# %% ../nbs/14_identify.ipynb #b3d6d185
 @_into(Selection, 'forward')
 def _forward(self, min_score:float=1.0):
     "Add the element that lowers chi2 most while its score / threshold² is at least `min_score`."
@@ -464,7 +464,7 @@ def _forward(self, min_score:float=1.0):
         self.chosen.append(best); self.scores[best] = tried[best][0]
         self.refit(x0); self.update_pileup()
 
-# %% ../nbs/14_identify.ipynb #b6c63496
+# %% ../nbs/14_identify.ipynb #6f417c04
 @_into(Selection, 'removal_scores')
 def _removal_scores(self, els=None) -> dict:
     "Score / threshold² of each element in `els` (default: all chosen): the chi2 the fit loses without it."
@@ -477,7 +477,7 @@ def _removal_scores(self, els=None) -> dict:
         out[el] = self.score([chi[k] - self.chi[k] for k in which]) / self.thr(el)
     return out
 
-# %% ../nbs/14_identify.ipynb #ec11e4a1
+# %% ../nbs/14_identify.ipynb #4e1ce9cd
 @_into(Selection, 'backward')
 def _backward(self, below:float=np.inf):
     "Remove, one at a time, the element whose removal costs least, while that is under its threshold."
@@ -490,7 +490,7 @@ def _backward(self, below:float=np.inf):
         if self.verbose: print(f'  drop {worst} ({self.scores[worst]:.2f})')
         self.chosen.remove(worst); self.scores.pop(worst); self.refit(self.sol)
 
-# %% ../nbs/14_identify.ipynb #422b4f12
+# %% ../nbs/14_identify.ipynb #da886317
 @_into(Selection, 'swap')
 def _swap(self, below:float=200.0) -> bool:
     "Replace one element (score under `below` thresholds) by a candidate that explains its peaks better; True if done."
@@ -510,7 +510,7 @@ def _swap(self, below:float=200.0) -> bool:
             fit.shared.update(shared)  # argon back where it was
     return False
 
-# %% ../nbs/14_identify.ipynb #5e1faabb
+# %% ../nbs/14_identify.ipynb #623f09e9
 @_into(Selection, '_total_chi2')
 def _total_chi2(self, comps, profile) -> float:
     "Total chi2 of all spectra fitted with `comps`, whose columns are `profile(column name)` (warm-started)."
@@ -525,7 +525,7 @@ def _total_chi2(self, comps, profile) -> float:
         tot += fit.c[k] - 2 * t @ b + t @ G @ t
     return tot
 
-# %% ../nbs/14_identify.ipynb #30d289fb
+# %% ../nbs/14_identify.ipynb #e4d137fd
 @_into(Selection, '_best_on_grid')
 def _best_on_grid(self, grid, chi2, what:str) -> float:
     "The value on `grid`, or between grid points by a parabola, where `chi2(value)` is lowest."
@@ -538,7 +538,7 @@ def _best_on_grid(self, grid, chi2, what:str) -> float:
     if self.verbose: print(f'  {what}: {best:.4g}', np.round(np.array(out) - min(out), 1))
     return best
 
-# %% ../nbs/14_identify.ipynb #22d9e270
+# %% ../nbs/14_identify.ipynb #010ee4a3
 @_into(Selection, 'refine_instrument')
 def _refine_instrument(self):
     "Fit the scattering angle, the detector resolution (when unknown) and tail to the chosen elements; profiles follow."
@@ -566,7 +566,7 @@ def _refine_instrument(self):
     fit.set_detector(Detector(fwhm, tail=tail), self.pile, lazy=True)
     self.refit(self.sol)
 
-# %% ../nbs/14_identify.ipynb #5d4e7ee1
+# %% ../nbs/14_identify.ipynb #7c5bb0c5
 @_into(Selection, 'run')
 def _run(self, swaps:int=3) -> list:
     "Select the elements; returns them (order of selection)."
@@ -580,7 +580,7 @@ def _run(self, swaps:int=3) -> list:
         self.forward(); self.backward(); self.scores = self.removal_scores()
     return self.chosen
 
-# %% ../nbs/14_identify.ipynb #94708a76
+# %% ../nbs/14_identify.ipynb #b09eb2f9
 def anode_excess(fit:PatternFit, sol, comps, spread:float=0.25) -> tuple:
     "(score in Poisson sd, spectrum, peak height): the largest excess of anode-line counts over what scatter explains in a hotmax spectrum."
     setup = fit.setup
@@ -599,7 +599,7 @@ def anode_excess(fit:PatternFit, sol, comps, spread:float=0.25) -> tuple:
     z = excess / np.sqrt(np.maximum(a, 1.0)); i = int(np.argmax(z))
     return float(z[i]), ks[i], float(max(excess[i], 0.0) * fit.A[:, fit.index['rayleigh']].max())
 
-# %% ../nbs/14_identify.ipynb #19946522
+# %% ../nbs/14_identify.ipynb #bd7a3f0a
 def detect_anode(setup:ScanSetup, sum_spectrum, n_pixels:int) -> str:
     "The anode (of `xrays.ANODES`) whose scatter peaks explain the sum spectrum (total counts) best."
     best, out = None, {}
@@ -609,7 +609,7 @@ def detect_anode(setup:ScanSetup, sum_spectrum, n_pixels:int) -> str:
         out[anode] = float(fit.fit(comps)[1][0])
     return min(out, key=out.get)
 
-# %% ../nbs/14_identify.ipynb #7048e64a
+# %% ../nbs/14_identify.ipynb #3969712c
 def _line_label(component:str, e_kev:float, setup:ScanSetup) -> str:
     "A readable name for what `component` puts at `e_kev`: 'Pb La', 'Pb La escape', 'Rh K Rayleigh', 'sum peak Fe_K+Fe_K'..."
     if component == 'rayleigh': return f'{setup.anode} {xrays.ANODES[setup.anode]} Rayleigh'
@@ -621,14 +621,14 @@ def _line_label(component:str, e_kev:float, setup:ScanSetup) -> str:
     options += [(abs(e - xrays.SI_KA_KEV - e_kev), f'{name} escape') for name, (e, w) in groups.items() if e > xrays.SI_K_EDGE_KEV]
     return min(options)[1]
 
-# %% ../nbs/14_identify.ipynb #be12334b
+# %% ../nbs/14_identify.ipynb #679e9bc5
 def _peak_outside(e:float, found:dict, setup:ScanSetup) -> list:
     "Components (found families) whose line or escape peak lies within 0.15 keV of a peak `e` outside the fitted range."
     out = [f for fams in found.values() for f in fams if any(
         min(abs(le - e), abs(le - xrays.SI_KA_KEV - e)) < 0.15 for le, w in xrays.line_groups(f, setup.kv).values() if w >= 0.05)]
     return out or (['zero'] if abs(e) < 0.4 else [])
 
-# %% ../nbs/14_identify.ipynb #b18454e8
+# %% ../nbs/14_identify.ipynb #32bc8fe2
 def _explainers(fit:PatternFit, amounts:dict, k:int, j:int, noise_factor:float) -> tuple:
     "(components explaining channel j of spectrum k, largest first; True if the spectrum stands well above the model there)."
     part = {n: a * fit.A[j, fit.index[n]] for n, a in amounts.items() if a > 0}
@@ -639,7 +639,7 @@ def _explainers(fit:PatternFit, amounts:dict, k:int, j:int, noise_factor:float) 
     unexplained = resid > max(4 * sd, 0.3 * (y - cont))
     return sorted((n for n, v in part.items() if v >= 0.15 * peaks), key=part.get, reverse=True), bool(unexplained)
 
-# %% ../nbs/14_identify.ipynb #d9cd1d61
+# %% ../nbs/14_identify.ipynb #18d80080
 def attribute_peaks(sel:Selection, peak_kev, peak_spectrum) -> list:
     "For each max-spectrum peak (keV) and the index of its hotmax spectrum in the fit: (keV, components, unexplained)."
     from maxrf4u.hotmax import smoothing_variance_factor
@@ -656,7 +656,7 @@ def attribute_peaks(sel:Selection, peak_kev, peak_spectrum) -> list:
         out.append((float(e), comps, unexplained))
     return out
 
-# %% ../nbs/14_identify.ipynb #16799a2f
+# %% ../nbs/14_identify.ipynb #76c18405
 class Element(NamedTuple):
     "One element found in a scan."
     element: str # chemical symbol
@@ -665,7 +665,7 @@ class Element(NamedTuple):
     height: float # its highest peak in a hotmax spectrum (smoothed counts per channel)
     peaks: tuple # energies (keV) of the max spectrum's peaks it explains, alone or with others
 
-# %% ../nbs/14_identify.ipynb #2ec918bd
+# %% ../nbs/14_identify.ipynb #8e82d179
 class IdentifiedElements(list):
     "The elements of a scan, strongest first (`Element` tuples), with `.unexplained` peaks (keV) and `.instrument` peaks."
     def __init__(self, elements=(), unexplained=(), instrument=(), setup:dict=None, plot_data:dict=None):
@@ -683,7 +683,7 @@ class IdentifiedElements(list):
         rows.append('unexplained peaks (keV): ' + (', '.join(f'{e:.2f}' for e in self.unexplained) or 'none'))
         return '\n'.join(rows)
 
-# %% ../nbs/14_identify.ipynb #323dd969
+# %% ../nbs/14_identify.ipynb #6dc5ba7e
 def _line_rows(result) -> list:
     "Rows of the line chart: (label, colour, [(keV, relative size)]) per element, then instrument and unexplained peaks."
     import matplotlib.pyplot as plt
@@ -694,7 +694,7 @@ def _line_rows(result) -> list:
     rows.append(('unexplained', 'red', [(e, 1.0) for e in result.unexplained]))
     return rows
 
-# %% ../nbs/14_identify.ipynb #f06e4bec
+# %% ../nbs/14_identify.ipynb #13399334
 @_into(IdentifiedElements, 'plot')
 def _plot(self, figsize=None):
     "Figure: max and sum spectra, a chart of each element's lines, instrument and unexplained peaks, and the residue of the fit."
@@ -719,7 +719,7 @@ def _plot(self, figsize=None):
     fig.tight_layout(h_pad=0.3)
     return fig
 
-# %% ../nbs/14_identify.ipynb #85f1155c
+# %% ../nbs/14_identify.ipynb #41f8328d
 @_into(IdentifiedElements, '_repr_png_')
 def _repr_png_(self):
     "The figure as PNG, for Jupyter."
@@ -729,7 +729,7 @@ def _repr_png_(self):
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
     return buf.getvalue()
 
-# %% ../nbs/14_identify.ipynb #c7365df3
+# %% ../nbs/14_identify.ipynb #94ce5d19
 def _element_heights(sel:Selection) -> dict:
     "{element: (highest smoothed counts per channel in a hotmax spectrum, families with counts)}."
     fit, out = sel.fit, {}
@@ -744,7 +744,7 @@ def _element_heights(sel:Selection) -> dict:
         out[el] = (float(heights), seen)
     return out
 
-# %% ../nbs/14_identify.ipynb #fb374a32
+# %% ../nbs/14_identify.ipynb #76c343a9
 def _lines_to_draw(elements, setup:ScanSetup, e_lo, e_hi) -> dict:
     "{element: [(keV, weight in its family, line name)]} of the named lines with >= 5 % of their family in range."
     out = {}
@@ -754,7 +754,7 @@ def _lines_to_draw(elements, setup:ScanSetup, e_lo, e_hi) -> dict:
             out.setdefault(el, []).extend((e, w, name) for name, (e, w) in groups if w >= 0.05 and e_lo <= e <= e_hi)
     return out
 
-# %% ../nbs/14_identify.ipynb #62ed4637
+# %% ../nbs/14_identify.ipynb #4a972938
 def _residue(sel:Selection) -> np.ndarray:
     "Per fitted channel: the largest (data - model) of the hotmax spectra, in sd of a smoothed channel."
     from maxrf4u.hotmax import smoothing_variance_factor
@@ -767,7 +767,7 @@ def _residue(sel:Selection) -> np.ndarray:
         out = np.maximum(out, (fit.Y[k] - model) / np.sqrt(np.maximum(fit.Y[k], 1.0) * nf))
     return out
 
-# %% ../nbs/14_identify.ipynb #34723331
+# %% ../nbs/14_identify.ipynb #f653a40b
 def _fit_parts(sel:Selection) -> list:
     "Per fitted spectrum: {'data': counts, element: its fitted counts, 'instrument': scatter, argon, sum peaks, continuum} at the fit's channels."
     fit, out = sel.fit, []
@@ -782,7 +782,7 @@ def _fit_parts(sel:Selection) -> list:
         out.append(parts)
     return out
 
-# %% ../nbs/14_identify.ipynb #b7715439
+# %% ../nbs/14_identify.ipynb #f3822663
 @_into(IdentifiedElements, 'plot_fit')
 def _plot_fit(self, kev:float, # energy (keV) of a max-spectrum peak: its hotmax spectrum is shown
               width:float=3.0, # keV shown on either side
@@ -808,7 +808,7 @@ def _plot_fit(self, kev:float, # energy (keV) of a max-spectrum peak: its hotmax
     fig.tight_layout()
     return fig
 
-# %% ../nbs/14_identify.ipynb #44f5c224
+# %% ../nbs/14_identify.ipynb #8904bcab
 def _peak_table(peaks:list, sel:Selection, setup:ScanSetup) -> tuple:
     "({element: peaks (keV) it explains}, instrument peaks [(keV, label)], unexplained peaks [keV]) from `attribute_peaks`."
     fit = sel.fit
@@ -824,7 +824,7 @@ def _peak_table(peaks:list, sel:Selection, setup:ScanSetup) -> tuple:
             if comps[0] in scatter or label.endswith('escape'): instrument.append((e, label))
     return explains, instrument, unexplained
 
-# %% ../nbs/14_identify.ipynb #e4ff69da
+# %% ../nbs/14_identify.ipynb #37891e4f
 def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectrum, sum_spectrum, peak_spectra) -> IdentifiedElements:
     "The `IdentifiedElements` of a finished selection, strongest first; `anode`: (score, height) of the anode element, or None."
     fit, heights = sel.fit, _element_heights(sel)
@@ -845,7 +845,7 @@ def _result(sel:Selection, anode:tuple, peaks:list, setup:ScanSetup, max_spectru
                 fit_range_kev=[fit.e_lo, round(fit.e_hi, 3)], spectra=len(fit.Y), spectrum_fits=sel.nfits, sources=dict(setup.source))
     return IdentifiedElements(elements, unexplained, instrument, info, plot)
 
-# %% ../nbs/14_identify.ipynb #acbe5e6f
+# %% ../nbs/14_identify.ipynb #7e7edf5e
 def _symbols(elements, what:str) -> list:
     "Chemical symbols from a list (or one string, commas allowed), each checked."
     if elements is None: return []
@@ -858,7 +858,7 @@ def _symbols(elements, what:str) -> list:
         out.append(e)
     return out
 
-# %% ../nbs/14_identify.ipynb #e692bde9
+# %% ../nbs/14_identify.ipynb #1a560dca
 def identify_spectra(setup:ScanSetup, # the instrument (anode None: detected)
                      max_spectrum, # (channels,) max spectrum
                      sum_spectrum, # (channels,) sum spectrum: mean counts per pixel, as `maxrf_sumspectrum`
@@ -890,7 +890,7 @@ def identify_spectra(setup:ScanSetup, # the instrument (anode None: detected)
     _save_cache()  # line tables looked up for this scan: kept for the next session
     return _result(sel, anode, peaks, setup, max_spectrum, sum_spectrum, [1 + i for i in index])
 
-# %% ../nbs/14_identify.ipynb #81770e18
+# %% ../nbs/14_identify.ipynb #29f9081e
 SCORE_MEANING = ('significance in Poisson standard deviations: the square root of the chi-square (raw-count Poisson '
                  'statistics, smoothing accounted for) that the joint fit of the sum and hotmax spectra loses without the '
                  'element, counting per spectrum only losses above 2; for an element that is also the tube anode, the '
@@ -910,7 +910,7 @@ def _store(result:IdentifiedElements, datastack_file, params:dict, inputs:dict) 
                  method='maxrf4u.identify: joint non-negative fit of line patterns, forward selection and backward elimination')
     return append(z, L.IDENTIFIED_ELEMENTS, datastack_file, attrs)
 
-# %% ../nbs/14_identify.ipynb #2c7b6ce1
+# %% ../nbs/14_identify.ipynb #5bd31206
 def identify_elements(datastack_file, # path of a calibrated .datastack file
                       include=None, # elements to report whatever their score, e.g. ['Pb']
                       exclude=None, # elements never to consider, e.g. ['As']
@@ -937,7 +937,7 @@ def identify_elements(datastack_file, # path of a calibrated .datastack file
     if store: result.setup['stored_as'] = _store(result, datastack_file, params, inputs)
     return result
 
-# %% ../nbs/14_identify.ipynb #1a79ef1f
+# %% ../nbs/14_identify.ipynb #89c41ae9
 def read_identified_elements(datastack_file) -> IdentifiedElements:
     "The latest `identified_elements` of `datastack_file` as an `IdentifiedElements` list."
     from maxrf4u.storage import DataStack
@@ -948,7 +948,7 @@ def read_identified_elements(datastack_file) -> IdentifiedElements:
     els = [Element(s, tuple(a['families'][s]), sc, h, tuple(a['peaks_kev'][s])) for s, sc, h in zip(a['symbols'], a['scores'], a['heights'])]
     return IdentifiedElements(els, a['unexplained_kev'], [tuple(p) for p in a['instrument_peaks']], a['instrument'])
 
-# %% ../nbs/14_identify.ipynb #beedb146
+# %% ../nbs/14_identify.ipynb #63c6cdc2
 def element_strengths(truth, sigma:float=7) -> dict:
     "{element: its highest smoothed peak over all pixels / that of the strongest element} from a `ScanTruth`."
     out = {}
@@ -960,7 +960,7 @@ def element_strengths(truth, sigma:float=7) -> dict:
     top = max(out.values(), default=0.0) or 1.0
     return {el: v / top for el, v in out.items()}
 
-# %% ../nbs/14_identify.ipynb #79a0f69c
+# %% ../nbs/14_identify.ipynb #b72da1f1
 def _memory_identify(recipe, seed:int=0):
     "Identify a synthetic scan in memory, exactly as the datastack path would: (result, truth)."
     from maxrf4u.synthetic import make_scan
@@ -976,7 +976,7 @@ def _memory_identify(recipe, seed:int=0):
     setup = _setup_from(truth.energies, 7, extra)
     return identify_spectra(setup, mx, sm, H * W, cube[pixels[:, 0], pixels[:, 1]], channels, pixels), truth
 
-# %% ../nbs/14_identify.ipynb #4c38f486
+# %% ../nbs/14_identify.ipynb #3c6a1a06
 def _file_identify(recipe, seed:int, folder):
     "Identify a synthetic scan through the real path: .raw/.rpl, conversion, true energies, hotmax layers, datastack: (result, truth)."
     from maxrf4u.synthetic import write_scan, scan_truth
@@ -991,7 +991,7 @@ def _file_identify(recipe, seed:int, folder):
     for p in (raw, rpl, scan): os.remove(p)
     return result, scan_truth(recipe, seed)
 
-# %% ../nbs/14_identify.ipynb #1df8dc43
+# %% ../nbs/14_identify.ipynb #a50f532c
 def _campaign_row(result, truth, seconds:float, via:str, min_strength:float) -> dict:
     "One scan's outcome: elements required, found, missed and false."
     st = element_strengths(truth)
@@ -1004,7 +1004,7 @@ def _campaign_row(result, truth, seconds:float, via:str, min_strength:float) -> 
                 weak_found=sorted((found & set(truth.elements)) - required), weak_missed=sorted(set(truth.elements) - required - found),
                 strengths={e: round(v, 4) for e, v in st.items()}, unexplained=result.unexplained)
 
-# %% ../nbs/14_identify.ipynb #eec5d0d8
+# %% ../nbs/14_identify.ipynb #4108ad38
 def _campaign_summary(rows:list) -> dict:
     "Recall, false elements per scan, confusion counts (total and per element) and the hardest scans."
     tp = sum(len(set(r['required']) - set(r['missed'])) for r in rows)
@@ -1023,7 +1023,7 @@ def _campaign_summary(rows:list) -> dict:
                 hardest=[(r['name'], r['missed'], r['false'], {e: r['strengths'].get(e) for e in r['missed']}) for r in hard],
                 median_seconds=float(np.median([r['seconds'] for r in rows])) if rows else 0.0)
 
-# %% ../nbs/14_identify.ipynb #994244ea
+# %% ../nbs/14_identify.ipynb #bda60fdf
 def identification_campaign(split:str='tune', # 'tune' (used to develop the method) or 'heldout'
                             n:int=30, # scans: `scan_variant(start .. start + n - 1, split)`
                             start:int=0, # first variant
@@ -1045,14 +1045,14 @@ def identification_campaign(split:str='tune', # 'tune' (used to develop the meth
             if verbose: print(format_row(rows[-1]), flush=True)
     return dict(rows=rows, summary=_campaign_summary(rows), split=split, seed=seed, min_strength=min_strength)
 
-# %% ../nbs/14_identify.ipynb #6a8a4afd
+# %% ../nbs/14_identify.ipynb #8504e526
 def format_row(r:dict) -> str:
     "One scan of a campaign as a line of text."
     bad = ' '.join([f'MISSED {e} ({r["strengths"][e]:.1%})' for e in r['missed']] + [f'FALSE {e}' for e in r['false']])
     return (f"{r['name']} {r['via']:6} {r['anode']:2} {r['kv']:2.0f} kV {r['channels']:4d} ch {r['seconds']:5.1f} s"
             f"  found {' '.join(r['found'])}  {bad}")
 
-# %% ../nbs/14_identify.ipynb #a6334d32
+# %% ../nbs/14_identify.ipynb #4bd16c53
 def format_campaign(c:dict) -> str:
     "A campaign's summary as text: recall, false elements, confusion counts, hardest cases."
     s = c['summary']
@@ -1066,7 +1066,7 @@ def format_campaign(c:dict) -> str:
     lines += ['hardest: ' + ('; '.join(f"{n}: missed {m or '-'}, false {f or '-'}" for n, m, f, _ in s['hardest']) or 'none')]
     return '\n'.join(lines)
 
-# %% ../nbs/14_identify.ipynb #14f3bd06
+# %% ../nbs/14_identify.ipynb #f2b86ba9
 def time_identify(datastack_file, # a calibrated .datastack with hotmax layers
                   repeat:int=3, # warm calls
                   fresh:bool=True, # also time a fresh Python process
