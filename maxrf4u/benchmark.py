@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['TARGETS', 'PUBLISHED', 'machine_info', 'Sampler', 'peak_memory', 'cpu_floor', 'time_conversion', 'time_scaling',
            'measure_layout', 'time_reads', 'time_datastack_reads', 'decode_floor', 'time_lazy_reads', 'time_startup',
-           'benchmark_size', 'check_targets', 'format_machine', 'format_report', 'format_summary', 'main']
+           'benchmark_size', 'check_targets', 'format_machine', 'format_report', 'format_summary', 'time_hotmax',
+           'time_identify', 'kernel_speed', 'time_element_maps', 'pymca_comparison', 'pymca_table', 'main']
 
 # %% ../nbs/40_benchmark.ipynb #39b2393f
 import os, sys, time, platform, statistics, tempfile, shutil, argparse, subprocess, threading
@@ -414,6 +415,142 @@ def format_summary(r:dict) -> str:
     "The targets as one line each, for pasting."
     s = f"{r['shape'][0]}x{r['shape'][1]}x{r['shape'][2]} ({r['raw_mb'] / 1e3:.1f} GB)"
     return '\n'.join(f"{s}: {label} {v:.2f} {unit} [target <= {lim:g}: {'met' if ok else 'NOT MET'}]" for label, v, lim, unit, ok in check_targets(r))
+
+# %% ../nbs/40_benchmark.ipynb #8dfaebb4
+def _full_read_s(datastack_file):
+    "Seconds of one full pass over the lazy cube: `cube.max(axis=2)`, which decodes every chunk once."
+    from maxrf4u.storage import DataStack
+    with DataStack(datastack_file) as ds:
+        t = time.perf_counter(); ds.read('maxrf_cube', compute=False).max(axis=2).compute(); return time.perf_counter() - t
+
+def time_hotmax(datastack_file, prominence:float=5.0, repeat:int=2) -> dict:
+    "Seconds of a full pass over the lazy cube and of the hotmax search (no storing), best of `repeat`, and their ratio."
+    from maxrf4u.storage import DataStack
+    from maxrf4u.hotmax import _find_hotmax
+    full, hot = [], []
+    with DataStack(datastack_file) as ds:
+        for _ in range(repeat):
+            full.append(_full_read_s(datastack_file))
+            t = time.perf_counter(); pixels, _, _ = _find_hotmax(ds, prominence, verbose=False); hot.append(time.perf_counter() - t)
+    return dict(peaks=len(pixels), full_read_s=min(full), hotmax_s=min(hot), hotmax_over_full_read=min(hot) / min(full))
+
+# %% ../nbs/40_benchmark.ipynb #652879a7
+def time_identify(datastack_file, repeat:int=3, fresh:bool=True) -> dict:
+    "Seconds of `identify_elements` (no storing): first call in this process, best warm call, and in a fresh process."
+    from maxrf4u.identify import identify_elements
+    t = time.perf_counter(); found = identify_elements(datastack_file, store=False); first = time.perf_counter() - t
+    warm = []
+    for _ in range(repeat):
+        t = time.perf_counter(); identify_elements(datastack_file, store=False); warm.append(time.perf_counter() - t)
+    out = dict(first_s=first, warm_s=min(warm), elements=list(found.symbols))
+    if fresh:
+        code = ("import time; t = time.perf_counter(); from maxrf4u.identify import identify_elements; "
+                f"identify_elements({os.fspath(datastack_file)!r}, store=False); print(time.perf_counter() - t)")
+        out['fresh_process_s'] = float(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()[-1])
+    return out
+
+# %% ../nbs/40_benchmark.ipynb #b45f8bb9
+def _demo_model(n_components:int, channels:int, seed:int=0) -> tuple:
+    "A 64 x 64 demo scan, smoothed, as `(spectra, model)` with `n_components` components (families, scatter, Ar, pile-up, continuum)."
+    from maxrf4u.synthetic import default_recipe, make_scan
+    from maxrf4u.convert import smooth_block
+    from maxrf4u.maps import resolve_families, map_model
+    from maxrf4u.xrays import Detector
+    recipe = default_recipe(64, 64, channels)
+    counts, truth = make_scan(recipe, seed)
+    cube, fams = smooth_block(counts, 7), resolve_families(list(truth.elements), recipe.kv)
+    model = map_model(fams, recipe.calibration, cube.mean((0, 1)), 7, recipe.tube, Detector(recipe.fwhm_mn_ev, tail=0.02),
+                      cube.max((0, 1)), n_continuum=max(1, n_components - len(fams) - 4), pileup=1)
+    return cube.reshape(-1, channels), model
+
+# %% ../nbs/40_benchmark.ipynb #2fdb5d4d
+def kernel_speed(n_components:int=20, channels:int=4096, blocks:int=16, threads:int=None) -> dict:
+    "Spectra per second of the fit alone (`fit_spectra` on blocks of 4096 smoothed spectra in memory, all cores)."
+    from concurrent.futures import ThreadPoolExecutor
+    from maxrf4u.parallel import usable_cores
+    from maxrf4u.maps import fit_spectra, _one_blas_thread
+    spectra, model = _demo_model(n_components, channels)
+    threads = threads or usable_cores()
+    with _one_blas_thread(), ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: fit_spectra(model, spectra), range(threads)))  # warm up: the cache of free sets
+        t = time.perf_counter(); list(pool.map(lambda _: fit_spectra(model, spectra), range(blocks))); seconds = time.perf_counter() - t
+    return dict(spectra_per_s=blocks * len(spectra) / seconds, components=len(model.names), channels=channels,
+                fitted_channels=model.channels[1] - model.channels[0], threads=threads)
+
+def time_element_maps(datastack_file, elements=('Pb', 'Hg', 'Ca', 'Ti', 'Fe', 'Cu', 'Zn', 'Sn'), n_continuum:int=4, pileup:int=1) -> dict:
+    "Seconds of one full read of the lazy cube and of `element_maps` (20 components on the demo scene), their ratio and peak memory."
+    from maxrf4u.maps import element_maps
+    read_s = _full_read_s(datastack_file)
+    res, fit_s, peak = peak_memory(lambda: element_maps(datastack_file, list(elements), n_continuum=n_continuum, pileup=pileup, verbose=False))
+    return dict(read_s=read_s, fit_s=fit_s, maps_over_full_read=fit_s / read_s, maps_peak_mib=peak, components=len(res.components),
+                maps_spectra_per_s=res.pixels / fit_s)
+
+# %% ../nbs/40_benchmark.ipynb #aa6ee1c8
+def _pymca_config(recipe, families, energy_range):
+    "PyMca fit configuration (from its McaTheory.cfg) for the scan of `recipe` with line groups `families`."
+    import PyMca5
+    from PyMca5.PyMcaIO import ConfigDict
+    from maxrf4u.xrays import line_groups, ANODES, MN_KA_KEV
+    cfg = ConfigDict.ConfigDict(); cfg.read(os.path.join(os.path.dirname(PyMca5.__file__), 'PyMcaData', 'McaTheory.cfg'))
+    fit, det, e = cfg['fit'], cfg['detector'], recipe.calibration.energies
+    fit.update(stripflag=1, stripalgorithm=1, snipwidth=30, continuum=2, linearfitflag=1, escapeflag=1, sumflag=1, fitweight=0,
+               use_limit=1, xmin=int(np.searchsorted(e, energy_range[0])), xmax=int(np.searchsorted(e, energy_range[1])))
+    anode = list(line_groups(f'{recipe.anode}_{ANODES[recipe.anode]}', recipe.kv).values())
+    extra = [k * recipe.kv for k in (0.7, 0.85) if k * recipe.kv > max(a[0] for a in anode)]
+    fit.update(energy=[a[0] for a in anode] + extra, energyweight=[a[1] for a in anode] + [0.2] * len(extra), scatterflag=1,
+               energyflag=[1] * (len(anode) + len(extra)), energyscatter=[1] * len(anode) + [0] * len(extra))
+    cfg['attenuators']['Matrix'] = [1, 'Ca1C1O3', 2.71, 0.1, 45.0, 45.0]
+    k = 2.3548**2 * 3.85 * 0.115  # eV of FWHM^2 per eV of energy (Fano 0.115), as in xrays.fwhm_ev
+    det.update(zero=recipe.offset_ev / 1000, gain=recipe.gain_ev / 1000, fixedzero=1, fixedgain=1, fano=0.115,
+               noise=float(np.sqrt(recipe.fwhm_mn_ev**2 - k * MN_KA_KEV * 1000)) / 1000)
+    peaks = {}
+    for f in [*families, 'Ar_K']: peaks.setdefault(f.split('_')[0], []).append(f.split('_')[1])
+    cfg['peaks'] = peaks
+    return cfg
+
+# %% ../nbs/40_benchmark.ipynb #2fc0c5f6
+def _accuracy(truth, fitted:dict) -> list:
+    "Per family: true mean, fitted mean, Pearson r and sum error of `fitted` `{family: map}` against `truth`."
+    rows = []
+    for n, f in fitted.items():
+        t, f = truth.maps[n].ravel(), np.asarray(f, float).ravel()
+        r = float(np.corrcoef(t, f)[0, 1]) if t.std() > 1e-6 * t.mean() and f.std() > 0 else float('nan')
+        rows.append(dict(family=n, true_mean=float(t.mean()), fitted_mean=float(f.mean()), r=r, sum_error=float(f.sum() / t.sum() - 1)))
+    return rows
+
+# %% ../nbs/40_benchmark.ipynb #c3995892
+def pymca_comparison(height:int=200, width:int=250, depth:int=2048, seed:int=0, threads:int=None) -> dict:
+    "Fit the demo scene with PyMca's FastXRFLinearFit and with maxrf4u's `fit_cube`: spectra/s and per-family accuracy against the truth."
+    from PyMca5.PyMcaPhysics.xrf import FastXRFLinearFit
+    from maxrf4u.synthetic import default_recipe, make_scan
+    from maxrf4u.convert import smooth_block
+    from maxrf4u.maps import resolve_families, map_model, fit_cube
+    from maxrf4u.xrays import Detector
+    recipe = default_recipe(height, width, depth)
+    counts, truth = make_scan(recipe, seed)
+    fams, cube = [f for f in resolve_families(list(truth.elements), recipe.kv) if f in truth.maps], smooth_block(counts, 7)
+    model = map_model(fams, recipe.calibration, cube.mean((0, 1)), 7, recipe.tube, Detector(recipe.fwhm_mn_ev, tail=0.02), cube.max((0, 1)))
+    t = time.perf_counter(); maps, _ = fit_cube(cube, model, threads=threads); ours_s = time.perf_counter() - t
+    cfg = _pymca_config(recipe, fams, model.attrs['energy_range_kev'])
+    t = time.perf_counter()
+    out = FastXRFLinearFit.FastXRFLinearFit().fitMultipleSpectra(y=counts.astype(np.float32), configuration=cfg, weight=0, refit=True, save=False)
+    pymca_s, labels = time.perf_counter() - t, [str(x).replace(' ', '_') for x in out.labels('parameters')]
+    return dict(spectra=height * width, channels=depth, families=fams, pymca_spectra_per_s=height * width / pymca_s,
+                maps_spectra_per_s=height * width / ours_s,
+                pymca=_accuracy(truth, {n: out['parameters'][labels.index(n)] for n in fams if n in labels}),
+                maps=_accuracy(truth, {n: maps[model.names.index(n)] for n in fams if n in model.names}))
+
+# %% ../nbs/40_benchmark.ipynb #6f8845af
+def pymca_table(res:dict) -> str:
+    "A `pymca_comparison` result as a side-by-side table."
+    lines = [f"{res['spectra']:,} spectra x {res['channels']} channels: PyMca FastXRFLinearFit {res['pymca_spectra_per_s']:,.0f} spectra/s, "
+             f"maxrf4u {res['maps_spectra_per_s']:,.0f} spectra/s (x{res['maps_spectra_per_s'] / res['pymca_spectra_per_s']:.1f})",
+             f"{'family':<8}{'true':>8} | {'PyMca r':>9}{'sum err':>9} | {'maxrf4u r':>10}{'sum err':>9}"]
+    ours = {x['family']: x for x in res['maps']}
+    for p in res['pymca']:
+        o = ours.get(p['family'], dict(r=float('nan'), sum_error=float('nan')))
+        lines.append(f"{p['family']:<8}{p['true_mean']:8.0f} | {p['r']:9.4f}{p['sum_error']:+9.1%} | {o['r']:10.4f}{o['sum_error']:+9.1%}")
+    return '\n'.join(lines)
 
 # %% ../nbs/40_benchmark.ipynb #9970c22b
 def _parse_size(s):

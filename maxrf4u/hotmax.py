@@ -11,7 +11,7 @@ from .names import L
 
 # %% auto #0
 __all__ = ['smoothing_variance_factor', 'max_spectrum_peaks', 'hotmax_pixels', 'compute_hotmax_spectra', 'snip_baseline',
-           'noise_lines', 'compute_hotmax_noise', 'Hotmax', 'read_hotmax', 'plot_hotmax', 'time_hotmax']
+           'noise_lines', 'compute_hotmax_noise', 'Hotmax', 'read_hotmax', 'plot_hotmax']
 
 # %% ../nbs/13_hotmax.ipynb #87ee4e48
 def smoothing_variance_factor(sigma:float=7) -> float:
@@ -237,20 +237,3 @@ def plot_hotmax(datastack_file, # path of a .datastack file with hotmax layers
     b.set_xlabel('column'); b.set_ylabel('row')
     fig.tight_layout()
     return fig
-
-# %% ../nbs/13_hotmax.ipynb #802efaac
-def time_hotmax(datastack_file, # path of a .datastack file
-                prominence:float=5.0, # as in `compute_hotmax_spectra`
-                repeat:int=2, # best of this many runs of each
-               ) -> dict:
-    "Seconds of a full pass over the lazy cube (`cube.max(axis=2)`) and of the hotmax search (no storing), best of `repeat`, and their ratio."
-    import time
-    from maxrf4u.storage import DataStack
-    full, hot = [], []
-    with DataStack(datastack_file) as ds:
-        cube = ds.read(L.MAXRF_CUBE, compute=False)
-        for _ in range(repeat):
-            t = time.perf_counter(); cube.max(axis=2).compute(); full.append(time.perf_counter() - t)
-            t = time.perf_counter(); pixels, _, _ = _find_hotmax(ds, prominence, verbose=False); hot.append(time.perf_counter() - t)
-        shape = cube.shape
-    return dict(shape=shape, peaks=len(pixels), full_read_s=min(full), hotmax_s=min(hot), hotmax_over_full_read=min(hot) / min(full))

@@ -16,8 +16,7 @@ from .xrays import ANODES, SI_KA_KEV, SI_K_EDGE_KEV, XrayLineError, _xraydb, com
 __all__ = ['PIGMENT_ELEMENTS', 'NEVER_ELEMENTS', 'SCORE_MEANING', 'calibration_from_energies', 'ScanSetup', 'scan_setup',
            'candidate_families', 'family_bounds', 'component_profile', 'PatternFit', 'Selection', 'anode_excess',
            'detect_anode', 'attribute_peaks', 'Element', 'IdentifiedElements', 'identify_spectra', 'identify_elements',
-           'read_identified_elements', 'element_strengths', 'identification_campaign', 'format_row', 'format_campaign',
-           'time_identify']
+           'read_identified_elements', 'element_strengths', 'identification_campaign', 'format_row', 'format_campaign']
 
 # %% ../nbs/14_identify.ipynb #697ec4cb
 def calibration_from_energies(energies, # channel energies (keV), increasing
@@ -1065,22 +1064,3 @@ def format_campaign(c:dict) -> str:
         f"{e} {v['found']}/{v['missed']}/{v['weak']}/{v['false']}" for e, v in sorted(s['per_element'].items()))]
     lines += ['hardest: ' + ('; '.join(f"{n}: missed {m or '-'}, false {f or '-'}" for n, m, f, _ in s['hardest']) or 'none')]
     return '\n'.join(lines)
-
-# %% ../nbs/14_identify.ipynb #f2b86ba9
-def time_identify(datastack_file, # a calibrated .datastack with hotmax layers
-                  repeat:int=3, # warm calls
-                  fresh:bool=True, # also time a fresh Python process
-                 ) -> dict:
-    "Seconds of `identify_elements` (no storing): first call in this process, best warm call, and a fresh process."
-    import subprocess, sys
-    t = time.perf_counter(); identify_elements(datastack_file, store=False); first = time.perf_counter() - t
-    warm = []
-    for _ in range(repeat):
-        t = time.perf_counter(); identify_elements(datastack_file, store=False); warm.append(time.perf_counter() - t)
-    out = dict(first_s=first, warm_s=min(warm))
-    if fresh:
-        code = ("import time; t = time.perf_counter(); from maxrf4u.identify import identify_elements; "
-                f"identify_elements({os.fspath(datastack_file)!r}, store=False); print(time.perf_counter() - t)")
-        r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
-        out['fresh_process_s'] = float(r.stdout.split()[-1])
-    return out
