@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_calibration.ipynb #00000004
 from __future__ import annotations
-import functools, io, math, os, time
+import contextlib, functools, io, math, os, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -15,10 +15,10 @@ from . import xrays
 from .xrays import Calibration
 
 # %% auto #0
-__all__ = ['CANDIDATE_ELEMENTS', 'ANODE_CHOICES', 'LIMITS', 'STATE_KEYS', 'DETECTOR_START', 'variant_spectra', 'CalibrationError',
-           'Component', 'MatchedLine', 'CalibrationResult', 'calibrate_spectra', 'calibrate', 'calibration_error_ev',
-           'campaign_summary', 'campaign_table', 'calibration_campaign', 'calibration_true_path', 'calibration_timing',
-           'calibration_report', 'line_band']
+__all__ = ['CANDIDATE_ELEMENTS', 'ANODE_CHOICES', 'LIMITS', 'STATE_KEYS', 'Q_STEP_EV', 'Q_MAX_EV', 'DETECTOR_START',
+           'variant_spectra', 'CalibrationError', 'Component', 'MatchedLine', 'CalibrationResult', 'calibrate_spectra',
+           'calibrate', 'calibration_error_ev', 'campaign_summary', 'campaign_table', 'calibration_campaign',
+           'calibration_true_path', 'calibration_timing', 'calibration_report', 'line_band']
 
 # %% ../nbs/12_calibration.ipynb #00000008
 def variant_spectra(recipe, # a synthetic `ScanRecipe`
@@ -59,6 +59,7 @@ CANDIDATE_ELEMENTS = ('Al', 'Si', 'P', 'S', 'Cl', 'K', 'Ca', 'Ti', 'V', 'Cr', 'M
 ANODE_CHOICES = tuple(xrays.ANODES)  # Rh, Mo, Ag, Cr, W
 
 def _family(family:str, kv:float, kind:str='family') -> Component:
+    "A whole family as one component with all its transitions."
     lines = xrays.family_lines(family, kv)
     return Component(family, kind, tuple(lines.energies.tolist()), tuple(lines.weights.tolist()))
 
@@ -221,12 +222,19 @@ def _proxy_score(self, g, o) -> np.ndarray:
     return (explained / np.maximum(self.hp, 1e-30) * weight).sum(1) / weight.sum()
 
 # %% ../nbs/12_calibration.ipynb #00000032
-def _bsplines(n:int, at, knots:int) -> np.ndarray:
-    "Cubic B-spline basis `(len(at), knots + 2)` over channels 0..n-1: the smooth background of a spectrum."
+def _bsplines(n:int, at, knots) -> np.ndarray:
+    "Cubic B-spline basis at channels `at` with `knots` (a number: evenly over 0..n-1; or the knot channels): a smooth background."
     from scipy.interpolate import BSpline
-    t = np.linspace(0, n - 1, knots)
+    t = np.linspace(0, n - 1, knots) if np.ndim(knots) == 0 else np.unique(np.clip(knots, 0, n - 1))
     t = np.concatenate([[t[0]] * 3, t, [t[-1]] * 3])
-    return BSpline.design_matrix(np.clip(np.asarray(at, float), 0, n - 1), t, 3).toarray()
+    return BSpline.design_matrix(np.clip(np.asarray(at, float), t[0], t[-1]), t, 3).toarray()
+
+def _background(cal:Calibration, at, e_hi:float) -> np.ndarray:
+    "Smooth background basis for a calibrated spectrum: knots from 0.8 keV apart at low energy to 2 keV apart, up to `e_hi`."
+    e, knots = max(0.0, float(cal.energy_kev(0))), []
+    while e < e_hi: knots.append(e); e += float(np.clip(0.35 * e, 0.8, 2.0))
+    ch = cal.channel(np.array(knots + [e_hi]))
+    return _bsplines(cal.channels, at, np.r_[0, ch[1:], cal.channels - 1])
 
 def _gaussians(t:dict, K:int, ch, g, o, sigma:float, fwhm_mn:float=135.0) -> np.ndarray:
     "Components `(hypotheses, len(ch), K)` at channels `ch` for gains `g` and offsets `o`: Gaussian lines (detector and smoothing), counts per channel."
@@ -301,7 +309,7 @@ def _full_fit(y, comps, g:float, o:float, sigma:float, knots:int=16) -> tuple:
 # %% ../nbs/12_calibration.ipynb #00000038
 def _search(y, sigma:float, kv:float, anodes:tuple, prominence:float=0.03, gain_range=(2, 50), offset_range=(-500, 500),
             gain_ev=None, offset_ev=None, hints=(), n_proxy:int=200, n_lite:int=8) -> dict:
-    "Peaks, hypotheses and the three scores; the winning gain and offset, and how far behind the best different hypothesis is."
+    "Peaks, hypotheses and the three scores; the winning gain and offset, and up to three distinct ones that score nearly as well."
     pos, strength = _peaks(y, prominence)
     if len(pos) < 3: raise CalibrationError(f"only {len(pos)} peaks rise {prominence:.0%} above their surroundings; at least 3 are needed")
     g, o = _hypotheses(pos, len(y), _anchor_lines(kv, anodes), gain_range=gain_range, offset_range=offset_range, gain_ev=gain_ev, offset_ev=offset_ev)
@@ -313,13 +321,14 @@ def _search(y, sigma:float, kv:float, anodes:tuple, prominence:float=0.03, gain_
     lite = _Lite(y, pos, library, sigma)(gt, ot)
     best = np.argsort(lite, kind='stable')[:n_lite]
     full = np.array([_full_fit(y, library, gt[i], ot[i], sigma)[1] for i in best])
-    win = best[np.argmin(full)]
-    differs = np.abs((ot[best] - ot[win])[:, None] + (gt[best] - gt[win])[:, None] * pos[None, :]).max(1) > 100
-    runner_up = full[differs].min() / full.min() if differs.any() else np.inf
+    basins = []                                   # hypotheses more than 100 eV apart at some peak, best first
+    for i, f in sorted(zip(best, full), key=lambda x: x[1]):
+        if f < 1.5 * full.min() and all(np.abs(ot[i] - o0 + (gt[i] - g0) * pos).max() > 100 for g0, o0 in basins):
+            basins.append((float(gt[i]), float(ot[i])))
     return dict(pos=pos, strength=strength, g=g, o=o, proxy=proxy, top=(gt, ot), lite=lite, best=best, full=full,
-                gain_ev=float(gt[win]), offset_ev=float(ot[win]), runner_up=float(runner_up))
+                gain_ev=basins[0][0], offset_ev=basins[0][1], basins=basins[:3])
 
-# %% ../nbs/12_calibration.ipynb #00000039
+# %% ../nbs/12_calibration.ipynb #0000003c
 def _choose_anode(y, sigma:float, kv:float, g:float, o:float, anodes:tuple, auto:bool) -> tuple:
     "Anode (or None) whose scatter lines best explain the spectrum at gain `g`, offset `o`; residuals relative to no anode; the winner's fit."
     fits = {}
@@ -329,11 +338,11 @@ def _choose_anode(y, sigma:float, kv:float, g:float, o:float, anodes:tuple, auto
         fits[anode] = (comps, *_full_fit(y, comps, g, o, sigma))
     rss = {a: f[2] for a, f in fits.items()}
     chosen = min(rss, key=rss.get)
-    if auto and chosen is not None and rss[chosen] > 0.8 * rss[None]: chosen = None   # too little evidence for any tube line
+    if auto and chosen is not None and rss[chosen] > 0.98 * rss[None]: chosen = None  # no tube line in range
     base = rss[None] if auto else rss[chosen]
     return chosen, {str(a): float(r / base) for a, r in rss.items()}, fits[chosen]
 
-# %% ../nbs/12_calibration.ipynb #0000003a
+# %% ../nbs/12_calibration.ipynb #0000003d
 def _core(fit, anode:str|None, kv:float, min_rel:float=0.05) -> tuple:
     "Components for the refinement from a full fit: the families that make at least `min_rel` of the spectrum somewhere, as line groups, and the instrument."
     comps, x, rss, A, yy = fit
@@ -344,7 +353,7 @@ def _core(fit, anode:str|None, kv:float, min_rel:float=0.05) -> tuple:
     zero = found['zero'][0] > 0 and found['zero'][1] > 0.03
     return [c for f in fams for c in _groups(f, kv)] + _instrument(anode, kv, zero, tuple(fams[:2])), fams
 
-# %% ../nbs/12_calibration.ipynb #0000003c
+# %% ../nbs/12_calibration.ipynb #0000003f
 def _render(t:dict, cal:Calibration, fwhm_mn:float, tail_slope:float=3.0) -> tuple:
     "Window channels `(lines, w)` of every line of table `t` and the fractions of its counts in them: Gaussian part `dG`, tail part `dT`."
     from scipy.special import ndtr
@@ -362,7 +371,7 @@ def _render(t:dict, cal:Calibration, fwhm_mn:float, tail_slope:float=3.0) -> tup
     T[~far] = xrays._tail_cdf(x[~far], S[~far], B[~far])
     return idx[:, :-1], np.diff(ndtr(x / S), axis=1), np.diff(T, axis=1)
 
-# %% ../nbs/12_calibration.ipynb #0000003f
+# %% ../nbs/12_calibration.ipynb #00000042
 class _Model:
     "Smoothed spectra of `comps` over `n` channels, and their derivatives with respect to calibration and detector."
     def __init__(self, comps, n:int, sigma:float):
@@ -379,7 +388,7 @@ class _Model:
         t = {k: v[keep] for k, v in t.items()}
         return t, _render(t, cal, state['fwhm_mn'])
 
-# %% ../nbs/12_calibration.ipynb #00000040
+# %% ../nbs/12_calibration.ipynb #00000043
 @_into(_Model, 'spectra')
 def _model_spectra(self, cal:Calibration, state:dict, amounts=None) -> dict:
     "Smoothed unit-area spectra `P` (components x channels); with `amounts`, derivatives of the model for each parameter."
@@ -399,9 +408,10 @@ def _model_spectra(self, cal:Calibration, state:dict, amounts=None) -> dict:
     out['b'] = d2(add(t['isc'] * 2 * state['broad'] * (t['ep'] * 1000) ** 2 / 2.3548 ** 2 / gl ** 2))
     return out
 
-# %% ../nbs/12_calibration.ipynb #00000043
+# %% ../nbs/12_calibration.ipynb #00000046
 LIMITS = dict(f=(10, 122, 250), t=(0.01, 0.0, 0.2), th=(3, 30, 180), b=(0.01, 0.0, 0.2))  # largest step, lowest, highest
 STATE_KEYS = dict(f='fwhm_mn', t='tail', th='angle', b='broad')
+Q_STEP_EV, Q_MAX_EV = 20.0, 200.0  # largest change per step and largest quadratic term, eV at the last channel
 
 def _solve(A, y, w, ridge:float=1e-10) -> tuple:
     "Weighted least squares by normal equations on unit-norm columns: coefficients, weighted residuals and the scaled inverse normal matrix."
@@ -415,20 +425,20 @@ def _solve(A, y, w, ridge:float=1e-10) -> tuple:
     inv = (lambda: sl.cho_solve(c, np.eye(len(G)), check_finite=False) if c is not None else np.linalg.pinv(G))
     return coef / scale, y * w - Aw @ coef, lambda: inv() / np.outer(scale, scale)
 
-# %% ../nbs/12_calibration.ipynb #00000045
-def _design(model:_Model, cal:Calibration, state:dict, kv:float, anode, amounts, free, rows, knots:int) -> tuple:
+# %% ../nbs/12_calibration.ipynb #00000048
+def _design(model:_Model, cal:Calibration, state:dict, kv:float, anode, amounts, free, rows, e_hi:float) -> tuple:
     "Columns of the linear problem at `rows`: components, continuum, background, pile-up shifts and (with `amounts`) the free parameters."
     S = model.spectra(cal, state, amounts)
     cont = model.smooth(xrays.continuum_profile(xrays.Tube(anode or 'Rh', kv), cal))
     pile = np.array([c.kind == 'pileup' for c in model.comps], bool)
-    cols = [S['P'][:, rows], cont[None, rows], _bsplines(model.n, rows, knots).T]
+    cols = [S['P'][:, rows], cont[None, rows], _background(cal, rows, e_hi).T]
     params = list(free) if amounts is not None else []
     if params: cols += [np.gradient(S['P'][pile], axis=-1)[:, rows], np.array([S[p][rows] for p in params])]
     return np.vstack(cols).T, params, S['P']
 
-# %% ../nbs/12_calibration.ipynb #00000046
+# %% ../nbs/12_calibration.ipynb #00000049
 def _refine(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode=None, free=('o', 'g', 'f', 't', 'th', 'b'),
-            iters:int=12, tol_ev:float=0.2, knots:int=14, row_step:int=2) -> tuple:
+            iters:int=12, tol_ev:float=0.2, row_step:int=2) -> tuple:
     "Gauss-Newton fit of the calibration and detector parameters `free` to spectrum `y`: calibration, state and fit details."
     y, n = np.asarray(y, float), len(y)
     model, rows, state = _Model(comps, n, sigma), np.arange(0, n, row_step), dict(state)
@@ -437,12 +447,13 @@ def _refine(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode=
     amounts, steps = None, []
     for it in range(iters + 1):
         fit = cal.energies[rows] <= e_hi
-        A, params, P = _design(model, cal, state, kv, anode, amounts, free, rows, knots)
+        A, params, P = _design(model, cal, state, kv, anode, amounts, free, rows, e_hi)
         coef, res, _ = _solve(A[fit], y[rows][fit], _weights(y[rows][fit]))
         amounts = coef[:len(comps)]
         if not params: continue
         p = dict(zip(params, coef[len(coef) - len(params):]))
-        new = Calibration(n, cal.gain_ev + p.get('g', 0.0), cal.offset_ev + p.get('o', 0.0), cal.quadratic_ev + p.get('q', 0.0))
+        q = cal.quadratic_ev + np.clip(p.get('q', 0.0), -Q_STEP_EV / n ** 2, Q_STEP_EV / n ** 2)   # a slight non-linearity
+        new = Calibration(n, cal.gain_ev + p.get('g', 0.0), cal.offset_ev + p.get('o', 0.0), float(np.clip(q, -Q_MAX_EV / n ** 2, Q_MAX_EV / n ** 2)))
         for k, (most, lo, hi) in LIMITS.items():
             if k in p: state[STATE_KEYS[k]] = float(np.clip(state[STATE_KEYS[k]] + np.clip(p[k], -most, most), lo, hi))
         moved = np.abs(new.energies - cal.energies)[cal.energies <= e_hi].max() * 1000
@@ -451,29 +462,32 @@ def _refine(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode=
     return cal, state, dict(amounts=amounts, rss=float(res @ res), npts=int(fit.sum()), steps=steps, row_step=row_step,
                             model=(rows[fit], A[fit] @ coef))
 
-# %% ../nbs/12_calibration.ipynb #00000048
-def _presence(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode, knots:int=14) -> tuple:
-    "Non-negative amounts of `comps` in spectrum `y` with the full detector model, and the largest fraction of the spectrum each makes."
+# %% ../nbs/12_calibration.ipynb #0000004b
+def _presence(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode) -> tuple:
+    "Counts per pixel of `comps` inside the fitted channels of `y` (NNLS, full detector model), and the largest fraction of the spectrum each makes."
     n = len(y); rows = np.arange(0, n, 2)
-    fit = cal.energies[rows] <= min(cal.energy_kev(n - 1), kv + 0.5)
+    e_hi = min(cal.energy_kev(n - 1), kv + 0.5)
+    fit = cal.energies[rows] <= e_hi
     model = _Model(comps, n, sigma)
     P = model.spectra(cal, state)['P'][:, rows]
     cont = model.smooth(xrays.continuum_profile(xrays.Tube(anode or 'Rh', kv), cal))[rows]
-    A = np.vstack([P, cont[None], _bsplines(n, rows, knots).T]).T[fit]
+    A = np.vstack([P, cont[None], _background(cal, rows, e_hi).T]).T[fit]
     yy = np.asarray(y, float)[rows][fit]
     x = _nnls(A, yy, _weights(yy))[0][:len(comps)]
-    return x, (P[:, fit] * x[:, None] / (yy + 0.02 * np.median(yy[yy > 0]))).max(1)
+    return x * P[:, fit].sum(1) * 2, (P[:, fit] * x[:, None] / (yy + 0.02 * np.median(yy[yy > 0]))).max(1)
 
-def _grow(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode, fams) -> tuple:
-    "Components after adding the families the spectrum asks for and dropping line groups it does not want; the families."
+def _reselect(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode, min_rel:float=0.03) -> tuple:
+    "Components again, with the full detector model: every candidate family that makes `min_rel` of the spectrum somewhere, the pile-up of the two strongest."
     own = f'{anode}_{xrays.ANODES[anode]}' if anode else None
-    extra = [c for c in _families(kv) if c.name not in fams and c.name != own]
-    x, rel = _presence(y, sigma, cal, list(comps) + extra, state, kv, anode)
-    add = [c.name for c, a, r in zip(extra, x[len(comps):], rel[len(comps):]) if a > 0 and r > 0.02]
-    keep = [c for c, a, r in zip(comps, x, rel) if c.kind != 'line' or (a > 0 and r > 0.005)]
-    return keep + [c for f in add for c in _groups(f, kv)], list(fams) + add
+    fams = [c for c in _families(kv) if c.name != own]
+    keep = [c for c in comps if c.kind in ('rayleigh', 'compton', 'zero', 'pileup') or c.name.startswith('Ar ')]
+    x, rel = _presence(y, sigma, cal, fams + keep, state, kv, anode)
+    found = sorted(((c.name, a) for c, a, r in zip(fams, x, rel) if a > 0 and r >= min_rel), key=lambda f: -f[1])
+    names = [f for f, _ in found]
+    zero = any(c.kind == 'zero' for c in comps)
+    return [c for f in names for c in _groups(f, kv)] + _instrument(anode, kv, zero, tuple(names[:2])), names
 
-# %% ../nbs/12_calibration.ipynb #0000004a
+# %% ../nbs/12_calibration.ipynb #0000004d
 def _needs_quadratic(lin:dict, quad:dict, sigma:float, alpha:float=0.01) -> tuple:
     "F-test of a linear against a quadratic fit (details from `_refine`): (quadratic significantly better, p-value)."
     from scipy.stats import f as fdist
@@ -482,7 +496,7 @@ def _needs_quadratic(lin:dict, quad:dict, sigma:float, alpha:float=0.01) -> tupl
     p = float(fdist.sf(F, 1, independent - 1)) if F > 0 else 1.0
     return p < alpha, p
 
-# %% ../nbs/12_calibration.ipynb #0000004d
+# %% ../nbs/12_calibration.ipynb #00000050
 class MatchedLine(NamedTuple):
     "A reference line in the calibrated spectrum."
     name:str # e.g. 'Fe Ka', 'Rh Ka Rayleigh', 'zero'
@@ -492,35 +506,52 @@ class MatchedLine(NamedTuple):
     sd_ev:float # standard deviation of the residual
     used:bool # strong and precise enough to judge the calibration
 
-# %% ../nbs/12_calibration.ipynb #0000004e
-def _matched_lines(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode, knots:int=14) -> list:
-    "Every reference component's position in `y` as a `MatchedLine`, sorted by energy."
-    n = len(y); rows = np.arange(0, n, 2)
-    fit = cal.energies[rows] <= min(cal.energy_kev(n - 1), kv + 0.5)
+# %% ../nbs/12_calibration.ipynb #00000051
+def _blends(comps, amounts, cal:Calibration, state:dict, sigma:float) -> list:
+    "Index groups of the reference components present: neighbours closer than half the smoothed peak width move together."
+    idx = sorted((k for k, c in enumerate(comps) if c.ref and amounts[k] > 0), key=lambda k: comps[k].energy)
+    groups = []
+    for k in idx:
+        e = comps[k].energy
+        width = math.hypot(float(xrays.fwhm_ev(e, state['fwhm_mn'])), 2.3548 * sigma * cal.gain_ev) / 1000
+        if groups and e - comps[groups[-1][-1]].energy < 0.5 * width: groups[-1].append(k)
+        else: groups.append([k])
+    return groups
+
+# %% ../nbs/12_calibration.ipynb #00000052
+def _matched_lines(y, sigma:float, cal:Calibration, comps, state:dict, kv:float, anode) -> list:
+    "Position of every visible reference line (or blend: at least 10 % of the spectrum at its place) in `y` as a `MatchedLine`, sorted by energy."
+    y = np.asarray(y, float); n = len(y); rows = np.arange(0, n, 2)
+    e_hi = min(cal.energy_kev(n - 1), kv + 0.5)
+    fit = cal.energies[rows] <= e_hi
     model = _Model(comps, n, sigma)
     P = model.spectra(cal, state)['P']
     cont = model.smooth(xrays.continuum_profile(xrays.Tube(anode or 'Rh', kv), cal))
-    A = np.vstack([P[:, rows], cont[None, rows], _bsplines(n, rows, knots).T, np.gradient(P, axis=-1)[:, rows]]).T
-    coef, res, inv = _solve(A[fit], np.asarray(y, float)[rows][fit], _weights(np.asarray(y, float)[rows][fit]))
-    K = len(comps); cov = inv() * (res @ res) / max(1, fit.sum() - A.shape[1])
-    a, b = coef[:K], coef[-K:]
-    va, vb, cab = np.diag(cov)[:K], np.diag(cov)[-K:], np.diag(cov[:K, -K:])
-    safe = np.where(a != 0, a, 1)
-    shift = -b / safe                                           # a P(c - shift) = a P - a shift P'
-    sd = np.sqrt(np.maximum(vb + shift ** 2 * va + 2 * shift * cab, 0)) / np.abs(safe)
-    strong = (P * np.clip(a, 0, None)[:, None] / (np.asarray(y, float) + 0.02 * np.median(y[y > 0]))).max(1)
-    ch = cal.channel([c.energy for c in comps]) + shift
-    gl = cal.gain_ev + 2 * cal.quadratic_ev * ch
-    good = np.array([c.ref for c in comps]) & (a > 5 * np.sqrt(np.maximum(va, 0))) & (strong > 0.1) & (sd < 0.5) & (ch >= 0) & (ch <= n - 1)
-    r, s = shift * gl, sd * gl
-    scale = max(2.0, 1.4826 * np.median(np.abs(r[good]))) if good.any() else 2.0
-    agree = np.abs(r) <= np.maximum(np.maximum(5 * scale, 3 * s), 10.0)   # blends and misidentified lines stray
-    keep = np.array([c.ref for c in comps]) & (ch >= 0) & (ch <= n - 1)
-    out = [MatchedLine(c.name, c.energy, float(ci), float(ri), float(si), bool(gi and ai))
-           for c, ci, ri, si, gi, ai, k in zip(comps, ch, r, s, good, agree, keep) if k]
-    return sorted(out, key=lambda l: l.kev)
+    base = np.vstack([P[:, rows], cont[None, rows], _background(cal, rows, e_hi).T]).T[fit]
+    a = _solve(base, y[rows][fit], _weights(y[rows][fit]))[0][:len(comps)]
+    groups = _blends(comps, a, cal, state, sigma)
+    D = np.array([np.gradient(a[g] @ P[g]) for g in groups]).reshape(len(groups), n)        # the group moved as one
+    A = np.hstack([base, D[:, rows].T[fit]])
+    coef, res, inv = _solve(A, y[rows][fit], _weights(y[rows][fit]))
+    sd = np.sqrt(np.maximum(np.diag(inv())[-len(groups):], 0) * (res @ res) / max(1, fit.sum() - A.shape[1]))
+    shift = -coef[-len(groups):]                                  # sum a P(c - shift) = sum a P - shift sum a P'
+    floor = 0.02 * np.median(y[y > 0])
+    out = []
+    for g, s, sdi in zip(groups, shift, sd):
+        e = float(np.average([comps[k].energy for k in g], weights=a[g]))
+        ch = float(cal.channel(e)) + s
+        gl = cal.gain_ev + 2 * cal.quadratic_ev * ch
+        strong = float((a[g] @ P[g] / (y + floor)).max())
+        if strong > 0.1: out.append(MatchedLine(' / '.join(comps[k].name for k in g), e, ch, float(s * gl), float(sdi * gl), bool(sdi < 0.5 and 0 <= ch <= n - 1)))
+    return _agreeing(out)
 
-# %% ../nbs/12_calibration.ipynb #00000050
+# %% ../nbs/12_calibration.ipynb #00000053
+def _agreeing(lines, tolerance_ev:float=15.0) -> list:
+    "`lines` sorted by energy, `used` kept only where the residual is within `tolerance_ev` (or 4 standard deviations)."
+    ok = lambda l: abs(l.residual_ev) <= max(tolerance_ev, 4 * l.sd_ev)
+    return sorted((l._replace(used=bool(l.used and ok(l))) for l in lines), key=lambda l: l.kev)
+
+# %% ../nbs/12_calibration.ipynb #00000055
 class CalibrationResult(np.lib.mixins.NDArrayOperatorsMixin):
     "An energy calibration: usable as its keV-per-channel array, with the fit's gain, offset, anode, matched lines and residuals."
     def __init__(self, calibration:Calibration, anode:str|None=None, lines=(), method:str='search', details:dict=None,
@@ -538,10 +569,11 @@ class CalibrationResult(np.lib.mixins.NDArrayOperatorsMixin):
     def __getitem__(self, index): return self.energies[index]
     def __len__(self): return len(self.energies)
     def __iter__(self): return iter(self.energies)
-    shape = property(lambda self: self.energies.shape)
-    dtype = property(lambda self: self.energies.dtype)
+    def __getattr__(self, name):  # max(), argmin(), searchsorted(), size, ... of the keV array
+        if name.startswith('__') or 'energies' not in self.__dict__: raise AttributeError(name)
+        return getattr(self.energies, name)
 
-# %% ../nbs/12_calibration.ipynb #00000051
+# %% ../nbs/12_calibration.ipynb #00000056
 @_into(CalibrationResult, 'residuals_ev')
 @property
 def _residuals_ev(self) -> np.ndarray:
@@ -555,8 +587,14 @@ def _residual_rms_ev(self) -> float:
     r = self.residuals_ev
     return float(np.sqrt(np.mean(r ** 2))) if len(r) else float('nan')
 
-# %% ../nbs/12_calibration.ipynb #00000053
+# %% ../nbs/12_calibration.ipynb #00000058
 DETECTOR_START = dict(fwhm_mn=135.0, tail=0.02, angle=95.0, broad=0.03)  # typical SDD, scanner geometry
+
+def _one_thread():
+    "Single-threaded BLAS while calibrating (when threadpoolctl is installed): its small products are slower on many threads."
+    try: from threadpoolctl import threadpool_limits
+    except ImportError: return contextlib.nullcontext()
+    return threadpool_limits(1, user_api='blas')
 
 def _anodes(anode) -> tuple:
     "(auto, anodes to try) for the `anode` argument."
@@ -573,13 +611,13 @@ def _fixed(n:int, manual_range=None, gain_ev=None, offset_ev=None) -> tuple|None
         return 1000 * (stop - start) / (n - 1), 1000 * start
     return (float(gain_ev), float(offset_ev)) if gain_ev is not None and offset_ev is not None else None
 
-# %% ../nbs/12_calibration.ipynb #00000055
+# %% ../nbs/12_calibration.ipynb #0000005a
 def _fit(y, sigma:float, kv:float, g:float, o:float, anodes:tuple, auto:bool, free:tuple, quadratic) -> tuple:
     "Anode, components and the refined calibration from a starting gain `g` and offset `o`; a quadratic term if it helps."
     anode, anode_rss, fit = _choose_anode(y, sigma, kv, g, o, anodes, auto)
     comps, fams = _core(fit, anode, kv)
     cal, state, info = _refine(y, sigma, Calibration(len(y), g, o), comps, DETECTOR_START, kv, anode, free)
-    comps, fams = _grow(y, sigma, cal, comps, state, kv, anode, fams)
+    comps, fams = _reselect(y, sigma, cal, comps, state, kv, anode)
     cal, state, info = _refine(y, sigma, cal, comps, state, kv, anode, free)
     p = None
     if quadratic is not False and {'o', 'g'} & set(free):
@@ -588,9 +626,9 @@ def _fit(y, sigma:float, kv:float, g:float, o:float, anodes:tuple, auto:bool, fr
         if use: cal, state, info = qcal, qstate, qinfo
     return cal, state, info, anode, anode_rss, comps, fams, p
 
-# %% ../nbs/12_calibration.ipynb #00000056
-def _check(lines, cal:Calibration, gain_range, offset_range, runner_up:float) -> None:
-    "Raise `CalibrationError` when a searched fit does not support a calibration."
+# %% ../nbs/12_calibration.ipynb #0000005b
+def _check(lines, cal:Calibration, gain_range, offset_range, others=()) -> None:
+    "Raise `CalibrationError` when a searched fit does not support a calibration; `others`: (calibration, misfit ratio) of other starts."
     used = [l for l in lines if l.used]
     if len(used) < 3:
         raise CalibrationError(f"only {len(used)} X-ray line(s) matched well ({', '.join(l.name for l in used) or 'none'}); at least 3 are needed")
@@ -600,11 +638,14 @@ def _check(lines, cal:Calibration, gain_range, offset_range, runner_up:float) ->
                                f"{', '.join(f'{l.name} {l.residual_ev:+.0f} eV' for l in strays[:5])}")
     if not (gain_range[0] <= cal.gain_ev <= gain_range[1] and offset_range[0] - 100 <= cal.offset_ev <= offset_range[1] + 100):
         raise CalibrationError(f"the fit ran away to {cal.gain_ev:.3f} eV/channel and {cal.offset_ev:.0f} eV")
-    if runner_up < 1.15:
-        raise CalibrationError(f"conflicting fits: a calibration more than 100 eV different explains the spectrum almost as well "
-                               f"(residuals only {runner_up:.2f} times larger)")
+    span = cal.channel(np.array([min(l.kev for l in used), max(l.kev for l in used)]))
+    for other, ratio in others:
+        apart = np.abs(other.energy_kev(span) - cal.energy_kev(span)).max() * 1000
+        if apart > 50 and ratio < 1.1:
+            raise CalibrationError(f"conflicting fits: a calibration up to {apart:.0f} eV different explains the spectrum almost as well "
+                                   f"(misfit only {ratio:.2f} times larger)")
 
-# %% ../nbs/12_calibration.ipynb #00000057
+# %% ../nbs/12_calibration.ipynb #0000005c
 def calibrate_spectra(sum_spectrum, # mean counts per pixel per channel (the datastack's `maxrf_sumspectrum`)
                       max_spectrum=None, # the max spectrum, shown in the figure
                       sigma:float=7.0, # smoothing (channels) of the spectra by the conversion
@@ -623,23 +664,26 @@ def calibrate_spectra(sum_spectrum, # mean counts per pixel per channel (the dat
     y, kv = np.asarray(sum_spectrum, float), float(tube_keV)
     auto, anodes = _anodes(anode)
     fixed = _fixed(len(y), manual_range, gain_ev, offset_ev)
-    try:
-        search = None if fixed else _search(y, sigma, kv, anodes, prominence, gain_range, offset_range, gain_ev, offset_ev, hints)
-        g, o = fixed or (search['gain_ev'], search['offset_ev'])
-        free = ('f', 't', 'th', 'b') + (() if fixed else tuple(p for p, known in (('o', offset_ev), ('g', gain_ev)) if known is None))
-        cal, state, info, an, anode_rss, comps, fams, p = _fit(y, sigma, kv, g, o, anodes, auto, free, quadratic)
-        lines = _matched_lines(y, sigma, cal, comps, state, kv, an)
-        if not fixed: _check(lines, cal, gain_range, offset_range, search['runner_up'])
-    except CalibrationError as e:
-        raise CalibrationError(f"{source}: no energy calibration: {e}. Try manual_range=(first_keV, last_keV), anode= "
-                               f"with your tube's anode, or gain_ev=/offset_ev= if you know them.") from None
+    with _one_thread():
+        try:
+            search = None if fixed else _search(y, sigma, kv, anodes, prominence, gain_range, offset_range, gain_ev, offset_ev, hints)
+            free = ('f', 't', 'th', 'b') + (() if fixed else tuple(p for p, known in (('o', offset_ev), ('g', gain_ev)) if known is None))
+            fits = sorted((_fit(y, sigma, kv, g, o, anodes, auto, free, quadratic) for g, o in ([fixed] if fixed else search['basins'])),
+                          key=lambda f: f[2]['rss'] / f[2]['npts'])     # nearly equal starts: the full model decides
+            cal, state, info, an, anode_rss, comps, fams, p = fits[0]
+            lines = _matched_lines(y, sigma, cal, comps, state, kv, an)
+            misfit = lambda f: f[2]['rss'] / f[2]['npts'] / (info['rss'] / info['npts'])
+            if not fixed: _check(lines, cal, gain_range, offset_range, [(f[0], misfit(f)) for f in fits[1:]])
+        except CalibrationError as e:
+            raise CalibrationError(f"{source}: no energy calibration: {e}. Try manual_range=(first_keV, last_keV), anode= "
+                                   f"with your tube's anode, or gain_ev=/offset_ev= if you know them.") from None
     method = 'manual_range' if manual_range is not None else 'gain and offset given' if fixed else 'search and fit'
     state = dict(fwhm_mn_ev=state['fwhm_mn'], tail=state['tail'], scatter_angle=state['angle'], compton_broadening=state['broad'])
-    details = dict(sigma=sigma, tube_keV=kv, quadratic_p=p, anode_rss=anode_rss, families=fams, search=search, fit=info, **state,
+    details = dict(sigma=sigma, tube_keV=kv, quadratic_p=p, anode_rss=anode_rss, families=fams, search=search, fit=info, starts=len(fits), **state,
                    spectra=dict(sum=y, max=None if max_spectrum is None else np.asarray(max_spectrum, float)), seconds=time.perf_counter() - t0)
     return CalibrationResult(cal, an, lines, method, details)
 
-# %% ../nbs/12_calibration.ipynb #0000005d
+# %% ../nbs/12_calibration.ipynb #00000062
 @_into(CalibrationResult, '__repr__')
 def _text(self) -> str:
     "The fit and its matched lines as a text table."
@@ -660,7 +704,7 @@ def _text(self) -> str:
     out += [f"{l.name:<22}{l.kev:8.3f}{l.channel:10.2f}{l.residual_ev:+13.2f}{l.sd_ev:7.2f}  {'yes' if l.used else '-'}" for l in self.lines]
     return '\n'.join(out)
 
-# %% ../nbs/12_calibration.ipynb #0000005e
+# %% ../nbs/12_calibration.ipynb #00000063
 @_into(CalibrationResult, 'figure')
 def _figure(self, figsize=(12, 7.5)):
     "Quality-control figure: the spectra on the calibrated keV axis with the matched lines, and each line's residual in eV."
@@ -691,7 +735,7 @@ def _figure(self, figsize=(12, 7.5)):
     top.set_xlim(max(0, e[0]), min(e[-1], d['tube_keV']))
     return fig
 
-# %% ../nbs/12_calibration.ipynb #0000005f
+# %% ../nbs/12_calibration.ipynb #00000064
 @_into(CalibrationResult, '_repr_png_')
 def _png(self) -> bytes:
     "The quality-control figure as PNG (what Jupyter shows)."
@@ -699,7 +743,7 @@ def _png(self) -> bytes:
     self.figure().savefig(buf, format='png', dpi=72)
     return buf.getvalue()
 
-# %% ../nbs/12_calibration.ipynb #00000064
+# %% ../nbs/12_calibration.ipynb #00000069
 def _plain(v):
     "A JSON-friendly number: Python float, None for NaN."
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
@@ -709,7 +753,7 @@ def _attrs(self) -> dict:
     "Attributes stored with `maxrf_energies`: what the calibration is and how it was found."
     d = self.details
     lines = [dict(line=l.name, keV=round(l.kev, 5), channel=round(l.channel, 3), residual_ev=round(l.residual_ev, 2),
-                  sd_ev=round(l.sd_ev, 2), used=l.used) for l in self.lines]
+                  sd_ev=round(l.sd_ev, 2), used=bool(l.used)) for l in self.lines]
     return dict(source='calibrate', unit='keV', method=self.method, formula='E(ch) = offset_ev + gain_ev*ch + quadratic_ev*ch**2 (eV)',
                 gain_ev=float(self.gain_ev), offset_ev=float(self.offset_ev), quadratic_ev=float(self.quadratic_ev), anode=self.anode,
                 spectrum=d.get('spectrum', L.MAXRF_SUMSPECTRUM), sigma=float(d['sigma']), tube_keV=float(d['tube_keV']),
@@ -724,7 +768,7 @@ def _write(self, datastack_file=None) -> str:
     from maxrf4u.storage import append
     return append(np.array(self.energies, 'f8'), L.MAXRF_ENERGIES, path, attrs=self.attrs())
 
-# %% ../nbs/12_calibration.ipynb #00000066
+# %% ../nbs/12_calibration.ipynb #0000006b
 def _header_energies(ds) -> np.ndarray|None:
     "Energies (keV) of the `.rpl` header's calibration: the conversion's `maxrf_energies`, else the recorded header."
     for name in reversed(sorted(n for n in ds.datapath_list if n.rstrip('_') == L.MAXRF_ENERGIES)):
@@ -749,7 +793,7 @@ def _read_spectra(datastack_file) -> dict:
             if hot.ndim == 2 and hot.shape[-1] == len(out['sum']): out['hotmax'] = hot.mean(0)
     return out
 
-# %% ../nbs/12_calibration.ipynb #00000067
+# %% ../nbs/12_calibration.ipynb #0000006c
 def _compare_header(energies, header, lo:float=2.0, hi:float=20.0) -> dict:
     "How far the header's energies are from the fitted ones over `lo`-`hi` keV (by the fit), in eV."
     e, h = np.asarray(energies), np.asarray(header)
@@ -759,7 +803,7 @@ def _compare_header(energies, header, lo:float=2.0, hi:float=20.0) -> dict:
     return dict(max_diff_ev=round(float(np.abs(diff).max()), 2), rms_diff_ev=round(float(np.sqrt(np.mean(diff ** 2))), 2),
                 range_kev=[lo, hi], gain_ev=round(float(gain), 6), offset_ev=round(float(offset), 3))
 
-# %% ../nbs/12_calibration.ipynb #00000069
+# %% ../nbs/12_calibration.ipynb #0000006e
 def calibrate(datastack_file, # the scan's .datastack file
               anode='auto', # tube anode 'Rh', 'Mo', 'Ag', 'Cr' or 'W'; 'auto' finds it
               prominence:float=0.03, # a peak rises at least this fraction above its surroundings
@@ -789,7 +833,7 @@ def calibrate(datastack_file, # the scan's .datastack file
     if verbose: print(res)
     return res
 
-# %% ../nbs/12_calibration.ipynb #00000079
+# %% ../nbs/12_calibration.ipynb #00000084
 def _upper_kev(truth) -> float:
     "1 keV above the scan's highest line (groups of at least 5 % of their family, scatter included) inside its channels, at most 25 keV."
     r, last = truth.recipe, truth.energies[-1]
@@ -808,7 +852,7 @@ def calibration_error_ev(truth, energies) -> float:
     m = (e >= 2.0) & (e <= _upper_kev(truth))
     return float(np.abs(np.asarray(energies, float) - e)[m].max() * 1000)
 
-# %% ../nbs/12_calibration.ipynb #0000007d
+# %% ../nbs/12_calibration.ipynb #00000088
 def _published_two_point(sum_spectrum, max_spectrum, anode:str='Rh', prominence:float=0.03, tube_keV:float=40) -> np.ndarray:
     "FOR COMPARISON ONLY: the published two-point calibration (zero peak + Rh Ka next to Compton, refitted with Fe Ka), keV per channel."
     from scipy.signal import find_peaks
@@ -830,7 +874,7 @@ def _published_two_point(sum_spectrum, max_spectrum, anode:str='Rh', prominence:
     gain = (rh_ka - fe_ka) / (rh - fe)
     return (fe_ka + gain * (np.arange(n) - fe)) / 1000
 
-# %% ../nbs/12_calibration.ipynb #00000081
+# %% ../nbs/12_calibration.ipynb #0000008c
 def _campaign_row(recipe, seed:int=0, sigma:float=7.0, tube_keV:float=40) -> dict:
     "Calibrate one variant in memory with `calibrate_spectra` and with the published method; errors against the truth."
     mx, sm, truth = variant_spectra(recipe, seed, sigma)
@@ -849,7 +893,7 @@ def _campaign_row(recipe, seed:int=0, sigma:float=7.0, tube_keV:float=40) -> dic
     row['published_ok'] = row['published_error_ev'] <= 10
     return row
 
-# %% ../nbs/12_calibration.ipynb #00000082
+# %% ../nbs/12_calibration.ipynb #0000008d
 def campaign_summary(rows) -> dict:
     "Worst error per anode, variants within 10 eV and the worst case, for `calibrate` and for the published method."
     out = dict(n=len(rows), within_10ev=sum(r['ok'] for r in rows), published_within_10ev=sum(r['published_ok'] for r in rows))
@@ -873,7 +917,7 @@ def campaign_table(summary:dict, title:str='') -> str:
                f"   (worst: {w['variant']}, {w['anode']} tube)")
     return '\n'.join(out)
 
-# %% ../nbs/12_calibration.ipynb #00000083
+# %% ../nbs/12_calibration.ipynb #0000008e
 def calibration_campaign(split:str='tune', # 'tune' (development) or 'heldout' (report only)
                          n:int=30, # number of variants
                          start:int=0, # index of the first variant
@@ -890,7 +934,7 @@ def calibration_campaign(split:str='tune', # 'tune' (development) or 'heldout' (
     summary = campaign_summary(rows)
     return dict(split=split, rows=rows, summary=summary, table=campaign_table(summary, f'{split} split, {n} variants'))
 
-# %% ../nbs/12_calibration.ipynb #00000089
+# %% ../nbs/12_calibration.ipynb #00000094
 def calibration_true_path(split:str='tune', indices=(0, 1), seed:int=0, sigma:float=7.0, folder=None) -> list:
     "Calibrate variants through `write_scan` -> `raw_to_datastack` -> `calibrate` and in memory; both errors and their largest difference (eV)."
     import tempfile
@@ -910,7 +954,7 @@ def calibration_true_path(split:str='tune', indices=(0, 1), seed:int=0, sigma:fl
                              difference_ev=round(float(np.abs(on_disk.energies - in_memory.energies).max() * 1000), 4)))
     return rows
 
-# %% ../nbs/12_calibration.ipynb #0000008d
+# %% ../nbs/12_calibration.ipynb #00000098
 def calibration_timing(datastack_file, repeat:int=3, **kwargs) -> dict:
     "Seconds to read the spectra and to calibrate `datastack_file` (first call, and best of `repeat`), with the fit's gain and offset."
     t = time.perf_counter(); _read_spectra(datastack_file); read = time.perf_counter() - t
@@ -920,7 +964,7 @@ def calibration_timing(datastack_file, repeat:int=3, **kwargs) -> dict:
     return dict(read_seconds=round(read, 4), first_seconds=round(times[0], 3), best_seconds=round(min(times), 3),
                 channels=len(res), gain_ev=round(res.gain_ev, 5), offset_ev=round(res.offset_ev, 2), anode=res.anode)
 
-# %% ../nbs/12_calibration.ipynb #00000091
+# %% ../nbs/12_calibration.ipynb #0000009c
 def calibration_report(datastack_file, # the scan's .datastack file
                        png=None, # save the quality-control figure here (PNG)
                        write:bool=False, # append the result as `maxrf_energies`
@@ -935,7 +979,7 @@ def calibration_report(datastack_file, # the scan's .datastack file
         print(f'quality-control figure: {Path(png).name}')
     return res
 
-# %% ../nbs/12_calibration.ipynb #00000093
+# %% ../nbs/12_calibration.ipynb #0000009e
 def line_band(energies_kev, # keV of every channel (e.g. `ds.energies` or a calibration result)
               line:str, # a line name such as 'Fe Ka', 'Pb Lb', 'Hg Ma'
               fwhm_mn_ev:float=130.0, # detector resolution at Mn Ka (eV)
