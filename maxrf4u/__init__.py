@@ -11,11 +11,16 @@ _HOMES = {  # name -> module that defines it
     'Layers': 'names', 'L': 'names', 'underscorify': 'names',
     'parse_rpl': 'ripple', 'open_raw': 'ripple',
     'make_raw_preview': 'preview',
-    'raw_to_datastack': 'convert',
+    'raw_to_datastack': 'convert', 'convert_scans': 'convert',
     'tree': 'storage', 'append': 'storage', 'append_list': 'storage', 'repack': 'storage',
     'max_and_sum_spectra': 'storage', 'DataStack': 'storage',
     'repair': 'zipstack',
     'plot_spectra': 'plots',
+    'calibrate': 'calibration',
+    'compute_hotmax_spectra': 'hotmax', 'compute_hotmax_noise': 'hotmax',
+    'identify_elements': 'identify',
+    'element_maps': 'maps', 'plot_element_maps': 'maps', 'plot_rgb': 'maps', 'export_element_maps': 'maps',
+    'raw_to_element_maps': 'pipeline',
 }
 __all__ = ['__version__', *_HOMES]
 

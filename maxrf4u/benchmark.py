@@ -6,7 +6,8 @@
 __all__ = ['TARGETS', 'PUBLISHED', 'machine_info', 'Sampler', 'peak_memory', 'cpu_floor', 'time_conversion', 'time_scaling',
            'measure_layout', 'time_reads', 'time_datastack_reads', 'decode_floor', 'time_lazy_reads', 'time_startup',
            'benchmark_size', 'check_targets', 'format_machine', 'format_report', 'format_summary', 'time_hotmax',
-           'time_identify', 'kernel_speed', 'time_element_maps', 'pymca_comparison', 'pymca_table', 'main']
+           'time_calibration', 'time_identify', 'kernel_speed', 'time_element_maps', 'pymca_comparison', 'pymca_table',
+           'time_chain', 'accuracy_report', 'main']
 
 # %% ../nbs/40_benchmark.ipynb #39b2393f
 import os, sys, time, platform, statistics, tempfile, shutil, argparse, subprocess, threading
@@ -298,7 +299,7 @@ def _scan(folder, name, h, w, d, verbose):
     raw, rpl = write_synthetic_scan(Path(folder) / f'{name}.raw', h, w, d, verbose=verbose)
     return raw, rpl, time.perf_counter() - t
 
-# %% ../nbs/40_benchmark.ipynb #e753f708
+# %% ../nbs/40_benchmark.ipynb #777bf636
 from .synthetic import write_synthetic_scan
 
 def benchmark_size(height:int, width:int, depth:int=4096, # scan shape (uint16 counts)
@@ -307,8 +308,9 @@ def benchmark_size(height:int, width:int, depth:int=4096, # scan shape (uint16 c
                    n=25, # repetitions of each read measurement
                    verbose=True, # progress messages on stderr
                    small=(100, 120, 4096), # the scan converted in a fresh process for the start-up figures
+                   chain=True, # also time calibration, hotmax, identification and maps on the converted scan
                   ) -> dict:
-    "Write a synthetic scan, convert it measuring the floors of the same run, time reads, scaling and start-up; one flat dict."
+    "Write a synthetic scan, convert it measuring the floors of the same run, time reads, scaling, start-up and the analysis chain; one flat dict."
     base = Path(folder) if folder is not None else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     _check_space(base, int(3.6 * height * width * depth * 2) + (256 << 20))
@@ -324,13 +326,14 @@ def benchmark_size(height:int, width:int, depth:int=4096, # scan shape (uint16 c
         say('converting with 1 and 2 workers'); r.update(time_scaling(raw, rpl, out, r['read_s'] + r['write_fsync_s']))
         say('timing start-up'); small_raw, small_rpl, _ = _scan(work, 'small', *small, False)
         r.update(time_startup(small_raw, small_rpl)); r['small_raw_mb'] = small_raw.stat().st_size / 1e6
+        if chain: say('timing the analysis chain'); r.update(time_chain(out))
     finally:
         r['load_after'] = os.getloadavg()
         if keep: r['folder'] = str(work)
         else: shutil.rmtree(work, ignore_errors=True)
     return r
 
-# %% ../nbs/40_benchmark.ipynb #ab933af7
+# %% ../nbs/40_benchmark.ipynb #fcabb9fa
 TARGETS = [  # (result key, label, limit, unit)
     ('convert_over_floor', 'conversion / floor', 1.3, 'x'),
     ('peak_rss_mb', 'peak RSS, all processes', 1024, 'MiB'),
@@ -347,6 +350,12 @@ TARGETS = [  # (result key, label, limit, unit)
     ('import_extra_s', 'import maxrf4u - import numpy', 0.3, 's'),
     ('help_s', 'maxrf4u --help', 0.4, 's'),
     ('fresh_convert_s', 'convert 98 MB in a fresh process', 2.0, 's'),
+    ('calibrate_s', 'calibrate (spectra stored)', 1.0, 's'),
+    ('hotmax_over_full_read', 'hotmax / one full read', 1.5, 'x'),
+    ('identify_warm_s', 'identify (hotmax stored)', 2.0, 's'),
+    ('kernel_us_per_spectrum', 'fit kernel per spectrum', 1e6 / 150_000, 'us'),
+    ('maps_over_full_read', 'element_maps / one full read', 1.5, 'x'),
+    ('maps_peak_mib', 'element_maps peak RSS', 1024, 'MiB'),
 ]
 PUBLISHED = {'lazy_pixel_ms': 41.0, 'lazy_band_ms': 490.0}  # maxrf4u 0.1.x's dask array, same scan and machine
 
@@ -381,7 +390,7 @@ def _scaling_lines(r):
             f"({r['peak_2w_mb']:.0f} MiB): speed-up {r['convert_1w_s'] / r['convert_2w_s']:.2f}",
             "  projected from the 1-worker rate and the I/O floor: " + ', '.join(f"{c} cores {r[f'projected_{c}c_s']:.1f} s" for c in (8, 16, 32))]
 
-# %% ../nbs/40_benchmark.ipynb #d78a7301
+# %% ../nbs/40_benchmark.ipynb #b6d9981b
 def _read_lines(r):
     L = ["Reads (median ms)                 DataStack  cold-opened  CubeReader   lazy cube   zarr array"]
     for label, k in [('pixel spectrum', 'pixel'), ('3 x 3 sum', 'nb3'), ('20-channel map', 'map')]:
@@ -395,18 +404,27 @@ def _read_lines(r):
     L.append(f"  full passes: max(axis=2) {r['lazy_max_s']:.2f} s, sum(axis=(0,1)) {r['lazy_sum_s']:.2f} s; decode floor {r['decode_floor_s']:.2f} s")
     return L
 
+def _chain_lines(r):
+    if 'calibrate_s' not in r: return []
+    return ["Analysis chain", f"  calibrate {r['calibrate_s']:.2f} s (gain {r['gain_ev']:.4f} eV, offset {r['offset_ev']:.1f} eV, {r['anode']}); "
+            f"one full read {r['full_read_s']:.1f} s, hotmax {r['hotmax_s']:.1f} s ({r['peaks']} peaks)",
+            f"  identify {r['identify_warm_s']:.2f} s warm, {r['identify_first_s']:.2f} s first in this process, {r['identify_fresh_s']:.2f} s "
+            f"in a fresh one: {', '.join(r['elements'])}",
+            f"  fit kernel {r['spectra_per_s']:,.0f} spectra/s; element_maps {r['fit_s']:.1f} s ({r['maps_spectra_per_s']:,.0f} spectra/s, "
+            f"{r['components']} components), peak {r['maps_peak_mib']:.0f} MiB"]
+
 def _startup_lines(r):
     return ["Start-up (fresh processes, median)", f"  import numpy {r['import_numpy_s']:.2f} s, import maxrf4u {r['import_maxrf4u_s']:.2f} s "
             f"(+{r['import_extra_s']:.2f} s), maxrf4u --help {r['help_s']:.2f} s, convert {r['small_raw_mb']:.0f} MB {r['fresh_convert_s']:.2f} s"]
 
-# %% ../nbs/40_benchmark.ipynb #76f35598
+# %% ../nbs/40_benchmark.ipynb #523082c0
 def format_report(r:dict, # a `benchmark_size` result
                   cores:int=None, # cores the CPU floor was divided by (default: this machine's)
                  ) -> str:
     "One table for one scan size: conversion, floors of the same run, scaling, reads, start-up, targets."
     from maxrf4u.parallel import usable_cores
     L = [f"=== {_size_name(r)} ===", f"load average before: {_load(r['load_before'])}   after: {_load(r['load_after'])}", ""]
-    for part in (_conversion_lines(r, cores or usable_cores()), _scaling_lines(r), _read_lines(r), _startup_lines(r)): L += part + [""]
+    for part in (_conversion_lines(r, cores or usable_cores()), _scaling_lines(r), _read_lines(r), _startup_lines(r), _chain_lines(r)): L += part + [""]
     L += ["Targets"] + [f"  {label:<36} {v:10.2f} {unit:<4} target <= {lim:g} {unit:<4} {'met' if ok else 'NOT MET'}"
                         for label, v, lim, unit, ok in check_targets(r)]
     return '\n'.join(L)
@@ -433,6 +451,18 @@ def time_hotmax(datastack_file, prominence:float=5.0, repeat:int=2) -> dict:
             full.append(_full_read_s(datastack_file))
             t = time.perf_counter(); pixels, _, _ = _find_hotmax(ds, prominence, verbose=False); hot.append(time.perf_counter() - t)
     return dict(peaks=len(pixels), full_read_s=min(full), hotmax_s=min(hot), hotmax_over_full_read=min(hot) / min(full))
+
+# %% ../nbs/40_benchmark.ipynb #50472cec
+def time_calibration(datastack_file, repeat:int=3) -> dict:
+    "Seconds to read the two spectra and to `calibrate` `datastack_file` (first call in this process, and best of `repeat`)."
+    from maxrf4u.storage import DataStack
+    from maxrf4u.calibration import calibrate
+    t = time.perf_counter()
+    with DataStack(datastack_file) as ds: ds.read('maxrf_sumspectrum'), ds.read('maxrf_maxspectrum')
+    read, times = time.perf_counter() - t, []
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter(); res = calibrate(datastack_file); times.append(time.perf_counter() - t)
+    return dict(read_s=read, first_s=times[0], best_s=min(times), gain_ev=res.gain_ev, offset_ev=res.offset_ev, anode=res.anode)
 
 # %% ../nbs/40_benchmark.ipynb #652879a7
 def time_identify(datastack_file, repeat:int=3, fresh:bool=True) -> dict:
@@ -552,7 +582,31 @@ def pymca_table(res:dict) -> str:
         lines.append(f"{p['family']:<8}{p['true_mean']:8.0f} | {p['r']:9.4f}{p['sum_error']:+9.1%} | {o['r']:10.4f}{o['sum_error']:+9.1%}")
     return '\n'.join(lines)
 
-# %% ../nbs/40_benchmark.ipynb #9970c22b
+# %% ../nbs/40_benchmark.ipynb #485034a1
+def time_chain(datastack_file) -> dict:
+    "Calibration, hotmax, identification, the fit kernel and `element_maps` timed on one datastack; one flat dict for the report."
+    c, h = time_calibration(datastack_file), time_hotmax(datastack_file)
+    i, k, m = time_identify(datastack_file), kernel_speed(), time_element_maps(datastack_file)
+    return dict(calibrate_s=c['best_s'], gain_ev=c['gain_ev'], offset_ev=c['offset_ev'], anode=c['anode'], full_read_s=h['full_read_s'],
+                hotmax_s=h['hotmax_s'], peaks=h['peaks'], hotmax_over_full_read=h['hotmax_over_full_read'], identify_warm_s=i['warm_s'],
+                identify_first_s=i['first_s'], identify_fresh_s=i['fresh_process_s'], elements=i['elements'], spectra_per_s=k['spectra_per_s'],
+                kernel_us_per_spectrum=1e6 / k['spectra_per_s'], **{x: m[x] for x in ('fit_s', 'maps_over_full_read', 'maps_peak_mib',
+                                                                                      'components', 'maps_spectra_per_s')})
+
+# %% ../nbs/40_benchmark.ipynb #99f9a92e
+def accuracy_report(n_calibration:int=30, n_identification:int=30, n_maps:int=10, verbose:bool=True) -> str:
+    "Run the calibration, identification and maps campaigns on the 'tune' and 'heldout' variants; their tables as text."
+    from maxrf4u.calibration import calibration_campaign
+    from maxrf4u.identify import identification_campaign, format_campaign
+    from maxrf4u.maps import maps_campaign, campaign_table
+    out = []
+    for split in ('tune', 'heldout'):
+        out.append(calibration_campaign(split, n_calibration, verbose=verbose)['table'])
+        out.append(format_campaign(identification_campaign(split, n_identification, verbose=False)))
+        out.append(campaign_table(maps_campaign(split, n_maps, verbose=verbose)).splitlines()[-1])
+    return '\n\n'.join(out)
+
+# %% ../nbs/40_benchmark.ipynb #b09b7d4d
 def _parse_size(s):
     try: h, w, d = (int(x) for x in s.lower().split('x')); return h, w, d
     except ValueError: raise argparse.ArgumentTypeError(f"size must look like 400x500x4096, not {s!r}")
@@ -566,9 +620,10 @@ def _parser():
     p.add_argument('--keep', action='store_true', help='keep the scans and outputs')
     p.add_argument('--repeat', type=int, default=25, help='repetitions per read measurement (default 25)')
     p.add_argument('--quiet', action='store_true', help='no progress messages')
+    p.add_argument('--science', action='store_true', help='also run the accuracy campaigns against ground truth (about 20 minutes)')
     return p
 
-# %% ../nbs/40_benchmark.ipynb #b8f2cbe2
+# %% ../nbs/40_benchmark.ipynb #1416cbf2
 def main(argv=None) -> list:
     "Command line entry: run the benchmark, print machine, one report per size and the summary; return the results."
     a = _parser().parse_args(argv)
@@ -582,6 +637,7 @@ def main(argv=None) -> list:
         results.append(r); print('\n' + format_report(r), flush=True)
     print(f"\nload average at the end: {_load(os.getloadavg())}\n\nSummary")
     for r in results: print(format_summary(r))
+    if a.science: print('\nAccuracy against ground truth\n' + accuracy_report(verbose=not a.quiet), flush=True)
     return results
 
 # %% ../nbs/40_benchmark.ipynb #5e7407e5

@@ -398,7 +398,7 @@ def _channel_map(self, start, stop):
     list(self.pool.map(one, [(i, j) for i in range(lay.grid[0]) for j in range(lay.grid[1])]))
     return out
 
-# %% ../nbs/04_cube.ipynb #c0e8ef8e
+# %% ../nbs/04_cube.ipynb #ae658773
 @_into(CubeReader, 'to_dask')
 def _to_dask(self):
     "The cube as a lazy dask array with one chunk per shard; slices of it decode only what they touch."
@@ -406,5 +406,5 @@ def _to_dask(self):
     from dask.base import tokenize
     name = 'maxrf-cube-' + tokenize(self.name, self.meta, getattr(self.source, 'path', id(self.source)),
                                     getattr(self.source, 'committed_length', None))
-    S, (H, W, C) = self.layout.shard, self.shape
+    S, C = self.layout.shard, self.shape[2]
     return da.from_array(self, chunks=(S, S, C), name=name, asarray=False, fancy=True, lock=False)

@@ -6,11 +6,11 @@
 __all__ = ['tree', 'zarr_entries', 'group_metadata', 'append', 'append_list', 'DataStack', 'Spectra', 'max_and_sum_spectra',
            'repack']
 
-# %% ../nbs/10_storage.ipynb #73fd237f
+# %% ../nbs/10_storage.ipynb #71568feb
 import os, json, math, html, collections
 import numpy as np
 from .errors import MaxrfError, DatastackError, ReadOnlyError, DatasetNotFoundError
-from .names import Layers, underscorify, versions, version_label, check_name, provenance, with_provenance_names, _into
+from .names import Layers, underscorify, version_label, check_name, provenance, with_provenance_names, _into
 
 # %% ../nbs/10_storage.ipynb #5b52bd6d
 def _missing(path, what='datastack'):
@@ -684,12 +684,12 @@ def repack(datastack_file, # path of a .datastack file
         finally: snap.close()
     return target
 
-# %% ../nbs/10_storage.ipynb #66fb6f77
+# %% ../nbs/10_storage.ipynb #cd1f0378
 def _is_cube(arr): return arr.ndim == 3 and arr.dtype == np.float32
 
 def _block_rows(lay, limit=512 * 2**20):
     "Shard rows per block of a relayout, so that a block of float32 values stays under `limit` bytes."
-    S, (H, W, C) = lay.shard, lay.shape
+    S, (_, W, C) = lay.shard, lay.shape
     return max(1, limit // (S * W * C * 4))
 
 # %% ../nbs/10_storage.ipynb #84be6ffa
