@@ -606,7 +606,7 @@ def accuracy_report(n_calibration:int=30, n_identification:int=30, n_maps:int=10
         out.append(campaign_table(maps_campaign(split, n_maps, verbose=verbose)).splitlines()[-1])
     return '\n\n'.join(out)
 
-# %% ../nbs/40_benchmark.ipynb #b09b7d4d
+# %% ../nbs/40_benchmark.ipynb #79166606
 def _parse_size(s):
     try: h, w, d = (int(x) for x in s.lower().split('x')); return h, w, d
     except ValueError: raise argparse.ArgumentTypeError(f"size must look like 400x500x4096, not {s!r}")
@@ -620,10 +620,10 @@ def _parser():
     p.add_argument('--keep', action='store_true', help='keep the scans and outputs')
     p.add_argument('--repeat', type=int, default=25, help='repetitions per read measurement (default 25)')
     p.add_argument('--quiet', action='store_true', help='no progress messages')
-    p.add_argument('--science', action='store_true', help='also run the accuracy campaigns against ground truth (about 20 minutes)')
+    p.add_argument('--science', action='store_true', help='also run the accuracy campaigns against ground truth and the PyMca comparison (about 20 minutes)')
     return p
 
-# %% ../nbs/40_benchmark.ipynb #1416cbf2
+# %% ../nbs/40_benchmark.ipynb #64a35ef2
 def main(argv=None) -> list:
     "Command line entry: run the benchmark, print machine, one report per size and the summary; return the results."
     a = _parser().parse_args(argv)
@@ -637,7 +637,10 @@ def main(argv=None) -> list:
         results.append(r); print('\n' + format_report(r), flush=True)
     print(f"\nload average at the end: {_load(os.getloadavg())}\n\nSummary")
     for r in results: print(format_summary(r))
-    if a.science: print('\nAccuracy against ground truth\n' + accuracy_report(verbose=not a.quiet), flush=True)
+    if a.science:
+        print('\nAccuracy against ground truth\n' + accuracy_report(verbose=not a.quiet), flush=True)
+        try: print('\nPyMca side by side\n' + pymca_table(pymca_comparison()), flush=True)
+        except ImportError as e: print(f'\nPyMca side by side: not run, PyMca is not installed ({e}); pip install maxrf4u[pymca]')
     return results
 
 # %% ../nbs/40_benchmark.ipynb #5e7407e5
