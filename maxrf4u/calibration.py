@@ -934,12 +934,12 @@ def calibration_campaign(split:str='tune', # 'tune' (development) or 'heldout' (
     summary = campaign_summary(rows)
     return dict(split=split, rows=rows, summary=summary, table=campaign_table(summary, f'{split} split, {n} variants'))
 
-# %% ../nbs/12_calibration.ipynb #00000094
+# %% ../nbs/12_calibration.ipynb #bb86a240
 def calibration_true_path(split:str='tune', indices=(0, 1), seed:int=0, sigma:float=7.0, folder=None) -> list:
     "Calibrate variants through `write_scan` -> `raw_to_datastack` -> `calibrate` and in memory; both errors and their largest difference (eV)."
     import tempfile
     from maxrf4u.convert import raw_to_datastack
-    from maxrf4u import synthetic
+    import maxrf4u.synthetic as synthetic
     rows = []
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         for i in indices:

@@ -158,7 +158,7 @@ def cmd_demo(args):
     "Run the demo in `args.dir`."
     run_demo(args.dir, verbose=not args.quiet, overwrite=args.overwrite)
 
-# %% ../nbs/30_cli.ipynb #2452bfe3
+# %% ../nbs/30_cli.ipynb #cbd9cf14
 def _add_convert(sub):
     c = sub.add_parser('convert', help='convert Bruker .raw/.rpl scans into .datastack files (smoothed cube, max and sum spectra)',
                        description='Convert Bruker .raw/.rpl scans into .datastack files. Several scans or patterns may be given.')
@@ -188,6 +188,7 @@ def _add_simple(sub):
     d.add_argument('dir', metavar='DIR', nargs='?', default='maxrf4u_demo', help='folder for the demo files (default: ./maxrf4u_demo)')
     return dict(tree=t, preview=v, repack=r, demo=d)
 
+# %% ../nbs/30_cli.ipynb #bf3d45c2
 def _add_analysis(sub):
     m = sub.add_parser('maps', help='the whole chain: convert, calibrate, identify the elements, fit and export their maps',
                        description='Convert a scan (unless done before), calibrate it, identify its elements, fit every pixel and export the maps.')

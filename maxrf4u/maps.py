@@ -484,7 +484,7 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
         residual = append(out[K], L.MAPS_RESIDUAL, datastack_file, attrs=res_attrs)
     return ElementMaps(datastack_file, maps, residual, model.names, seconds, H * W)
 
-# %% ../nbs/15_maps.ipynb #00000057
+# %% ../nbs/15_maps.ipynb #ce4036a5
 @contextlib.contextmanager
 def _datastack(datastack_file):
     "An open DataStack: the one given, or one opened (and closed after) from a path."
@@ -492,23 +492,13 @@ def _datastack(datastack_file):
     if isinstance(datastack_file, DataStack): yield datastack_file; return
     with DataStack(datastack_file) as ds: yield ds
 
-def _component_rows(components, name:str) -> list:
-    "Indices of the components that make map `name`: itself, an element's families, or all continuum terms."
-    comps = list(components)
-    if name in comps: return [comps.index(name)]
-    rows = [i for i, c in enumerate(comps) if '+' not in c and (c.split('_')[0] == name if name != 'continuum' else c.startswith('continuum_'))]
-    if not rows: raise MaxrfError(f"No map {name!r}: the maps hold {', '.join(comps)} (or give an element symbol such as 'Pb', or 'continuum').")
-    return rows
-
-# %% ../nbs/15_maps.ipynb #00000058
+# %% ../nbs/15_maps.ipynb #91238ccb
 def element_map(datastack_file, # path of a .datastack, or an open DataStack
                 name:str, # component ('Pb_L'), element ('Pb': its families summed) or 'continuum'
                 datapath:str=L.MAPS_ELEMENTS, # the maps dataset (latest version)
                ) -> np.ndarray:
     "Map `(height, width)` float32 in counts per pixel of a component or an element."
-    with _datastack(datastack_file) as ds:
-        rows = _component_rows(ds.dataset_attrs(datapath)['components'], name)
-        return np.asarray(ds.read(datapath, compute=False)[rows].sum(0, dtype=np.float32).compute())
+    with _datastack(datastack_file) as ds: return ds.element_map(name, datapath)
 
 # %% ../nbs/15_maps.ipynb #78978c2d
 def plot_element_maps(datastack_file, # path of a .datastack, or an open DataStack
@@ -599,10 +589,10 @@ def _poisson_limit(truth, names, rows:int=64) -> dict:
     return {n: float(sd[j] / np.sqrt(sd[j]**2 + var[:, j].mean())) if sd[j] > 1e-6 * M[:, j].mean() else float('nan')
             for j, n in enumerate(truth.names) if n in names}
 
-# %% ../nbs/15_maps.ipynb #00000073
+# %% ../nbs/15_maps.ipynb #3df04f91
 def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> list:
     "Rows (dicts) comparing the fitted family maps of one synthetic scan with its truth."
-    from maxrf4u import synthetic
+    import maxrf4u.synthetic as synthetic
     from maxrf4u.convert import smooth_block
     counts, truth = synthetic.make_scan(recipe, seed)
     cube = smooth_block(counts, 7)
@@ -641,7 +631,7 @@ def _summary(rows:list) -> dict:
                 misses=[(x['scan'], x['family'], round(x['r'], 4), round(x['r_limit'], 4), round(x['sum_error'], 4)) for x in rows
                         if x['r_ok'] is False or x['sum_ok'] is False or x['zeroed']])
 
-# %% ../nbs/15_maps.ipynb #00000075
+# %% ../nbs/15_maps.ipynb #03884059
 def maps_campaign(split:str='tune', # 'tune' or 'heldout' (`synthetic.scan_variants`)
                   n:int=10, # number of variants
                   seed:int=0, # seed of the counts
@@ -651,7 +641,7 @@ def maps_campaign(split:str='tune', # 'tune' or 'heldout' (`synthetic.scan_varia
                  ) -> dict:
     "Fit `n` synthetic scans of `split` in memory and compare each family map with the truth: `{'rows': [...], 'summary': {...}}`."
     from tqdm.auto import tqdm
-    from maxrf4u import synthetic
+    import maxrf4u.synthetic as synthetic
     if calibration not in ('true', 'header'): raise MaxrfError(f"calibration must be 'true' or 'header', not {calibration!r}.")
     rows = []
     for recipe in tqdm(synthetic.scan_variants(split, n), desc=f'maps campaign ({split})', disable=not verbose):
@@ -673,11 +663,11 @@ def campaign_table(result:dict) -> str:
                  f"worst sum error {s['worst_sum_error']:.2%}, largest family absent from the truth {s['largest_false_family_mean']:.1f} counts/pixel")
     return '\n'.join(lines)
 
-# %% ../nbs/15_maps.ipynb #0000007c
+# %% ../nbs/15_maps.ipynb #bb1b1464
 def file_path_agreement(split:str='tune', n:int=2, seed:int=0, folder=None) -> list:
     "For the first `n` variants of `split`: largest difference (counts, and relative to the map's maximum) between the maps fitted through a `.datastack` and in memory."
     import tempfile
-    from maxrf4u import synthetic
+    import maxrf4u.synthetic as synthetic
     from maxrf4u.convert import raw_to_datastack, smooth_block
     from maxrf4u.storage import DataStack, append
     out = []

@@ -523,12 +523,22 @@ def _line_band(self, line:str):
     half = np.hypot(fwhm_ev(e, float(detector)), smoothing_ev) / 2000
     return (e - half, e + half)
 
-# %% ../nbs/10_storage.ipynb #baf5400b
+# %% ../nbs/10_storage.ipynb #d221a23c
+def _component_rows(components, name:str, where:str) -> list:
+    "Indices of the components that make map `name`: itself, an element's families, or all continuum terms."
+    comps = list(components)
+    if name in comps: return [comps.index(name)]
+    rows = [i for i, c in enumerate(comps) if '+' not in c and (c.split('_')[0] == name if name != 'continuum' else c.startswith('continuum_'))]
+    if not rows: raise DatastackError(f"No map {name!r} in {where}: the maps hold {', '.join(comps)} "
+                                      f"(or give an element symbol such as 'Pb', or 'continuum').")
+    return rows
+
 @_into(DataStack, 'element_map')
-def _element_map(self, name:str):
-    "The fitted map (counts per pixel) of a line family ('Pb_L') or an element ('Pb', its families summed)."
-    from maxrf4u.maps import element_map
-    return element_map(self, name)
+def _element_map(self, name:str, datapath:str='maps_elements'):
+    "The fitted map `(height, width)` float32, counts per pixel, of a component ('Pb_L'), an element ('Pb': its families summed) or 'continuum'."
+    latest = self.latest(datapath)
+    rows = _component_rows(self.dataset_attrs(latest)['components'], name, f"{os.path.basename(self.datastack_file)!r} ({latest})")
+    return np.asarray(self.read(latest, latest=False, compute=False)[rows].sum(0, dtype=np.float32).compute())
 
 # %% ../nbs/10_storage.ipynb #3597f8e2
 def _optional(module, extra):
