@@ -26,7 +26,7 @@ def readme_cells(nb):
             c['source'] = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
             if any(re.match(r'#\|\s*output:\s*false', d) for d in directives): c['outputs'] = []
         cells.append(c)
-    return {**nb, 'cells': cells}
+    return {**nb, 'cells': cells, 'metadata': {**nb.get('metadata', {}), 'language_info': {'name': 'python'}}}  # code blocks as ```python
 
 
 def readme_text():
