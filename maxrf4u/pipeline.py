@@ -5,17 +5,16 @@
 # %% auto #0
 __all__ = ['raw_to_element_maps']
 
-# %% ../nbs/16_pipeline.ipynb #76a3a5e6
+# %% ../nbs/16_pipeline.ipynb #01502c81
 from pathlib import Path
 from .errors import MaxrfError
 from .names import L
+from .ripple import header_instrument
 
-# %% ../nbs/16_pipeline.ipynb #896bf994
+# %% ../nbs/16_pipeline.ipynb #d475d828
 def _tube_kv(ds, default=40.0):
     "The tube voltage from the scan's .rpl header (`beam-energy`), else `default`."
-    extra = (ds.attrs.get('ripple_header') or {}).get('extra') or {}
-    try: return float(extra.get('beam-energy', default))
-    except (TypeError, ValueError): return default
+    return header_instrument(ds.attrs.get('ripple_header'))['kv'] or default
 
 # %% ../nbs/16_pipeline.ipynb #46fbdadf
 def _calibrate(datastack_file, anode, say) -> str|None:

@@ -12,7 +12,7 @@ from .errors import RippleError
 from .names import _into  # one method per notebook cell
 
 # %% auto #0
-__all__ = ['RippleHeader', 'parse_rpl', 'write_rpl', 'RawCube', 'open_raw']
+__all__ = ['RippleHeader', 'header_instrument', 'parse_rpl', 'write_rpl', 'RawCube', 'open_raw']
 
 # %% ../nbs/00_ripple.ipynb #cafe2de8
 _REQUIRED = ('width', 'height', 'depth', 'offset', 'data-length', 'data-type', 'byte-order', 'record-by')
@@ -100,6 +100,18 @@ def _to_dict(self) -> dict:
     d.update(dtype=self.dtype.str, shape=list(self.shape), nbytes=self.nbytes,
              ev_per_channel=self.ev_per_channel, energy_origin_ev=self.energy_origin_ev)
     return d
+
+# %% ../nbs/00_ripple.ipynb #c2e1af4d
+def header_instrument(header) -> dict:
+    "`anode`, `kv` and `fwhm_mn_ev` as a `.rpl` header (a `RippleHeader`, or its `to_dict()`) gives them; None for what it does not say."
+    extra = header.extra if isinstance(header, RippleHeader) else ((header or {}).get('extra') or {})
+    extra = {str(k).lower(): v for k, v in extra.items()}
+    def number(key):
+        try: return float(extra[key]) if extra.get(key) not in (None, '') else None
+        except (TypeError, ValueError): return None
+    tube = extra.get('tube')
+    return dict(anode=str(tube).strip().capitalize() if tube not in (None, '') else None,
+                kv=number('beam-energy'), fwhm_mn_ev=number('detector-peak-width-ev'))
 
 # %% ../nbs/00_ripple.ipynb #675d98bf
 _INT = re.compile(r'[+]?[0-9]+\Z')

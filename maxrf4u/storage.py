@@ -511,13 +511,14 @@ def _channels(self, keV):
                              f"(channels cover {e[0]:.3f}..{e[-1]:.3f} keV).")
     return start, stop
 
-# %% ../nbs/10_storage.ipynb #4e80d1df
+# %% ../nbs/10_storage.ipynb #9d6d08bd
 @_into(DataStack, 'line_band')
 def _line_band(self, line:str):
     "(low, high) keV of the band one FWHM wide centred on `line` (e.g. 'Fe Ka') in this scan's stored spectra."
     from maxrf4u.xrays import line_energy, fwhm_ev
+    from maxrf4u.ripple import header_instrument
     e, energies = line_energy(line), self.energies
-    detector = ((self.attrs.get('ripple_header') or {}).get('extra') or {}).get('detector-peak-width-ev', 140.0)
+    detector = header_instrument(self.attrs.get('ripple_header'))['fwhm_mn_ev'] or 140.0
     gain = abs(np.median(np.diff(energies))) if energies is not None and len(energies) > 1 else 0.0
     smoothing_ev = 2.3548 * float(self.attrs.get('sigma', 0) or 0) * gain * 1000  # FWHM of the smoothing, eV
     half = np.hypot(fwhm_ev(e, float(detector)), smoothing_ev) / 2000
