@@ -145,9 +145,9 @@ def _scan_files(scans):
         out += [Path(h).absolute() for h in hits if Path(h).absolute() not in out]
     return out
 
-# %% ../nbs/05_convert.ipynb #5acaa41e
-def _done_before(raw_file, out):
-    "True if `out` is a datastack converted from a file of `raw_file`'s name and size."
+# %% ../nbs/05_convert.ipynb #476b1f26
+def _done_before(raw_file, out, flip_horizontal=False, flip_vertical=False, sigma=None):
+    "True if `out` was converted from a file of `raw_file`'s name and size with these flips (and `sigma`, unless None); `DatastackError` if with others."
     import json
     from maxrf4u.zipstack import ZipStoreReader
     try:
@@ -155,12 +155,19 @@ def _done_before(raw_file, out):
         try: attrs = json.loads(st.read_range('zarr.json')).get('attributes', {})
         finally: st.close()
     except Exception: return False  # not a readable datastack: not done
-    return attrs.get('source_raw_file') == raw_file.name and attrs.get('source_raw_bytes') == raw_file.stat().st_size
+    if attrs.get('source_raw_file') != raw_file.name or attrs.get('source_raw_bytes') != raw_file.stat().st_size: return False
+    done = dict(flip_horizontal=attrs.get('flip_horizontal', False), flip_vertical=attrs.get('flip_vertical', False), sigma=attrs.get('sigma'))
+    asked = dict(flip_horizontal=bool(flip_horizontal), flip_vertical=bool(flip_vertical), sigma=done['sigma'] if sigma is None else sigma)
+    if done != asked:
+        raise DatastackError(f"{Path(out).name} was converted from {raw_file.name} with {', '.join(f'{k}={v}' for k, v in done.items())}; "
+                             "pass overwrite=True to convert it again with the new settings, or the same settings to reuse it.")
+    return True
 
 def _convert_one(raw, rpl, out, overwrite, kwargs):
     "One scan of a batch: ('skipped' or 'converted', datastack path)."
     raw, out = Path(raw), Path(out)
-    if out.exists() and not overwrite and _done_before(raw, out): return 'skipped', str(out)
+    asked = {k: kwargs.get(k, v) for k, v in dict(flip_horizontal=False, flip_vertical=False, sigma=7).items()}  # raw_to_datastack's defaults
+    if out.exists() and not overwrite and _done_before(raw, out, **asked): return 'skipped', str(out)
     return 'converted', raw_to_datastack(raw, rpl, out, overwrite=overwrite, verbose=False, **kwargs)
 
 # %% ../nbs/05_convert.ipynb #9a9b0ed6

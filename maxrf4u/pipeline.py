@@ -31,16 +31,11 @@ def _calibrate(datastack_file, anode, say) -> str|None:
     say(f"calibrated: {result.gain_ev:.3f} eV per channel, offset {result.offset_ev:+.1f} eV, anode {result.anode}")
     return result.anode
 
-# %% ../nbs/16_pipeline.ipynb #33be243b
+# %% ../nbs/16_pipeline.ipynb #92e290d2
 def _converted(raw, rpl, datastack, flip_horizontal, flip_vertical, overwrite, verbose) -> bool:
     "Convert `raw` into `datastack` unless it was converted from this scan with these flips before; True if converted now."
     from maxrf4u.convert import raw_to_datastack, _done_before
-    from maxrf4u.storage import DataStack
-    if datastack.exists() and not overwrite and _done_before(raw, datastack):
-        with DataStack(datastack) as ds: flips = (ds.attrs.get('flip_horizontal'), ds.attrs.get('flip_vertical'))
-        if flips == (bool(flip_horizontal), bool(flip_vertical)): return False
-        raise MaxrfError(f"{datastack.name} was converted from {raw.name} with flip_horizontal={flips[0]}, flip_vertical={flips[1]}; "
-                         f"pass overwrite=True to convert it again with the new flips, or the same flips to reuse it.")
+    if datastack.exists() and not overwrite and _done_before(raw, datastack, flip_horizontal, flip_vertical): return False
     raw_to_datastack(raw, rpl, datastack, verbose=verbose, flip_horizontal=flip_horizontal,
                      flip_vertical=flip_vertical, overwrite=overwrite)
     return True
