@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['smooth_block', 'raw_to_datastack', 'BatchSummary', 'convert_scans']
 
-# %% ../nbs/05_convert.ipynb #96e81d26
+# %% ../nbs/05_convert.ipynb #b3c270bc
 import os, sys
 from pathlib import Path
 import numpy as np
@@ -14,7 +14,7 @@ from .names import L, provenance
 from .storage import zarr_entries, group_metadata
 from .cube import CubeLayout, cube_metadata, encode_shard
 from .ripple import open_raw
-from .parallel import WorkerPool, plan_workers
+from .parallel import WorkerPool, WorkerState, plan_workers
 
 # %% ../nbs/05_convert.ipynb #5a364772
 def _exact_in_float32(dtype):
@@ -34,8 +34,8 @@ def smooth_block(counts:np.ndarray, # (rows, cols, channels) counts, any numeric
     scipy.ndimage.gaussian_filter1d(x, sigma, axis=-1, mode='reflect', truncate=4.0, output=out)
     return out
 
-# %% ../nbs/05_convert.ipynb #dbe97a3a
-_W = {}  # the worker's job description, set once per worker process by _init_worker
+# %% ../nbs/05_convert.ipynb #82b9700b
+_W = WorkerState()  # the worker's job description, set by _init_worker (per thread: a pool of one runs in the caller's thread)
 
 # the workers' functions, by name: workers import them from the installed module, also when this code runs in a notebook
 _INIT, _TILE = 'maxrf4u.convert:_init_worker', 'maxrf4u.convert:_convert_tile'
