@@ -306,7 +306,7 @@ def _full_fit(y, comps, g:float, o:float, sigma:float, knots:int=16) -> tuple:
     x, rss = _nnls(A, yy, _weights(yy))
     return x, rss, A, yy
 
-# %% ../nbs/12_calibration.ipynb #00000038
+# %% ../nbs/12_calibration.ipynb #f79e52de
 def _search(y, sigma:float, kv:float, anodes:tuple, prominence:float=0.03, gain_range=(2, 50), offset_range=(-500, 500),
             gain_ev=None, offset_ev=None, hints=(), n_proxy:int=200, n_lite:int=8) -> dict:
     "Peaks, hypotheses and the three scores; the winning gain and offset, and up to three distinct ones that score nearly as well."
@@ -314,7 +314,8 @@ def _search(y, sigma:float, kv:float, anodes:tuple, prominence:float=0.03, gain_
     if len(pos) < 3: raise CalibrationError(f"only {len(pos)} peaks rise {prominence:.0%} above their surroundings; at least 3 are needed")
     g, o = _hypotheses(pos, len(y), _anchor_lines(kv, anodes), gain_range=gain_range, offset_range=offset_range, gain_ev=gain_ev, offset_ev=offset_ev)
     library = list(_families(kv)) + [c for a in anodes for c in _scatter(a, kv, whole=True)] + _instrument(None, kv, zero=True)
-    proxy = np.concatenate([_Proxy(y, pos, library, sigma)(g[i:i + 512], o[i:i + 512]) for i in range(0, len(g), 512)]) if len(g) else np.zeros(0)
+    score = _Proxy(y, pos, library, sigma)   # built once: its line table and background serve every batch
+    proxy = np.concatenate([score(g[i:i + 512], o[i:i + 512]) for i in range(0, len(g), 512)]) if len(g) else np.zeros(0)
     top = np.argsort(-proxy, kind='stable')[:n_proxy]
     gt, ot = np.r_[g[top], [h[0] for h in hints]], np.r_[o[top], [h[1] for h in hints]]
     if not len(gt): raise CalibrationError(f"no pair of peaks matches a pair of X-ray lines with a gain in {gain_range} eV/channel and an offset in {offset_range} eV")
@@ -768,26 +769,14 @@ def _write(self, datastack_file=None) -> str:
     from maxrf4u.storage import append
     return append(np.array(self.energies, 'f8'), L.MAXRF_ENERGIES, path, attrs=self.attrs())
 
-# %% ../nbs/12_calibration.ipynb #0000006b
-def _header_energies(ds) -> np.ndarray|None:
-    "Energies (keV) of the `.rpl` header's calibration: the conversion's `maxrf_energies`, else the recorded header."
-    for name in reversed(sorted(n for n in ds.datapath_list if n.rstrip('_') == L.MAXRF_ENERGIES)):
-        if ds.dataset_attrs(name, latest=False).get('source') == 'rpl header': return np.asarray(ds.read(name, latest=False), float)
-    h = ds.attrs.get('ripple_header')
-    if not isinstance(h, dict): return None
-    import dataclasses
-    from maxrf4u.ripple import RippleHeader
-    try: return RippleHeader(**{f.name: h[f.name] for f in dataclasses.fields(RippleHeader) if f.name in h}).energies_kev()
-    except (TypeError, ValueError): return None
-
+# %% ../nbs/12_calibration.ipynb #578c9d1f
 def _read_spectra(datastack_file) -> dict:
     "Sum and max spectra, smoothing sigma, header energies and the mean hotmax spectrum (if any) of a datastack."
-    from maxrf4u.storage import DataStack
+    from maxrf4u.storage import DataStack, _header_energies
     with DataStack(datastack_file) as ds:
         out = dict(sum=np.asarray(ds.read(L.MAXRF_SUMSPECTRUM), float), max=np.asarray(ds.read(L.MAXRF_MAXSPECTRUM), float),
-                   header=_header_energies(ds), hotmax=None)
-        cube = ds.dataset_attrs(L.MAXRF_CUBE) if L.MAXRF_CUBE in ds.datapath_list else {}
-        out['sigma'] = float(cube.get('sigma', ds.attrs.get('sigma', 7.0)))
+                   header=_header_energies(ds.attrs), hotmax=None)   # the .rpl header's calibration, if any
+        out['sigma'] = ds.sigma(default=7.0)
         if L.HOTMAX_SPECTRA in ds.datapath_list:
             hot = np.asarray(ds.read(L.HOTMAX_SPECTRA), float)
             if hot.ndim == 2 and hot.shape[-1] == len(out['sum']): out['hotmax'] = hot.mean(0)

@@ -88,11 +88,6 @@ def _progress(bar=None):
             if bar is not None: bar.update(1)
     return Progress()
 
-# %% ../nbs/13_hotmax.ipynb #635a5ee5
-def _scan_sigma(ds) -> float:
-    "The conversion's smoothing (channels) of the cube of DataStack `ds`."
-    return float(ds.dataset_attrs(L.MAXRF_CUBE).get('sigma', ds.attrs.get('sigma', 0)))
-
 # %% ../nbs/13_hotmax.ipynb #c3d7410e
 def _cube_band(ds) -> int:
     "Channels per stored band of the cube (its inner chunks), 64 if unknown."
@@ -105,11 +100,11 @@ def _energy_source(ds) -> str|None:
     if L.MAXRF_ENERGIES in ds.datapath_list: return ds.latest(L.MAXRF_ENERGIES)
     return 'rpl header' if ds.energies is not None else None
 
-# %% ../nbs/13_hotmax.ipynb #2be9399a
+# %% ../nbs/13_hotmax.ipynb #939a3be7
 def _find_hotmax(ds, prominence:float=5.0, verbose:bool=True) -> tuple:
     "(pixels, spectra, attributes of the pixels) of DataStack `ds`, nothing stored."
     from tqdm.auto import tqdm
-    sigma, mx, e = _scan_sigma(ds), ds.read(L.MAXRF_MAXSPECTRUM), ds.energies
+    sigma, mx, e = ds.sigma(default=0), ds.read(L.MAXRF_MAXSPECTRUM), ds.energies
     channels = max_spectrum_peaks(mx, sigma, prominence)
     with tqdm(desc='Hotmax pixels', unit='block', disable=not verbose) as bar:
         pixels, values = hotmax_pixels(ds.read(L.MAXRF_CUBE, compute=False), channels, _cube_band(ds), bar)
@@ -167,7 +162,7 @@ def _snip_window(energies, sigma:float) -> int:
     detector = fwhm_ev(10.0, 140.0) / 1000 / kev_per_channel / 2.3548  # Gaussian sigma in channels
     return max(3, int(math.ceil(1.5 * 2.3548 * math.hypot(detector, sigma))))
 
-# %% ../nbs/13_hotmax.ipynb #626ecb7b
+# %% ../nbs/13_hotmax.ipynb #9d6c349a
 def compute_hotmax_noise(datastack_file, # path of a .datastack file with `hotmax_spectra`
                          k:float=3.0, # noise line: standard deviations above the baseline
                          window:int=None, # SNIP half-width in channels (default: from the detector resolution)
@@ -176,7 +171,7 @@ def compute_hotmax_noise(datastack_file, # path of a .datastack file with `hotma
     "Store `hotmax_baselines` (SNIP) and `hotmax_noiselines` (baseline + `k` Poisson sd) of the hotmax spectra. Returns the names written."
     from maxrf4u.storage import DataStack, append
     with DataStack(datastack_file) as ds:
-        spectra, name, sigma, e = ds.read(L.HOTMAX_SPECTRA), ds.latest(L.HOTMAX_SPECTRA), _scan_sigma(ds), ds.energies
+        spectra, name, sigma, e = ds.read(L.HOTMAX_SPECTRA), ds.latest(L.HOTMAX_SPECTRA), ds.sigma(default=0), ds.energies
     window = int(window or _snip_window(e, sigma))
     base = snip_baseline(spectra, window)
     attrs = dict(unit='smoothed counts per channel', rows=f'one per row of {name}', source=name, sigma=sigma)

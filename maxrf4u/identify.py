@@ -60,7 +60,7 @@ def _setup_from(energies, sigma, header:dict, anode=None, kv=None, fwhm_mn_ev=No
     return ScanSetup(np.asarray(energies, float), calibration_from_energies(energies), anode, kv, fwhm,
                      src['fwhm_mn_ev'] != 'default', float(sigma), src)
 
-# %% ../nbs/14_identify.ipynb #4a15cdb6
+# %% ../nbs/14_identify.ipynb #2f85a80e
 def scan_setup(datastack_file, # path of a .datastack file
                anode:str=None, # tube anode (default: from the .rpl header, else detected)
                kv:float=None, # tube voltage (default: from the .rpl header, else 50 kV)
@@ -68,9 +68,8 @@ def scan_setup(datastack_file, # path of a .datastack file
               ) -> ScanSetup:
     "The instrument of a calibrated scan; `DatastackError` naming the file when it has no energy calibration."
     from maxrf4u.storage import DataStack
-    from maxrf4u.hotmax import _scan_sigma
     with DataStack(datastack_file) as ds:
-        e, attrs, sigma = ds.energies, ds.attrs, _scan_sigma(ds)
+        e, attrs, sigma = ds.energies, ds.attrs, ds.sigma(default=0)
     if e is None:
         raise DatastackError(f"{os.fspath(datastack_file)!r} has no energy calibration (no {L.MAXRF_ENERGIES!r} dataset and "
                              "no calibration in its .rpl header): run calibrate() on it first.")
@@ -747,17 +746,16 @@ def _lines_to_draw(elements, setup:ScanSetup, e_lo, e_hi) -> dict:
             out.setdefault(el, []).extend((e, w, name) for name, (e, w) in groups if w >= 0.05 and e_lo <= e <= e_hi)
     return out
 
-# %% ../nbs/14_identify.ipynb #4a972938
+# %% ../nbs/14_identify.ipynb #24ba6847
 def _residue(sel:Selection) -> np.ndarray:
     "Per fitted channel: the largest (data - model) of the hotmax spectra, in sd of a smoothed channel."
     from maxrf4u.hotmax import smoothing_variance_factor
     fit, nf = sel.fit, smoothing_variance_factor(sel.fit.setup.sigma)
     out = np.full(len(fit.sel), -np.inf)
-    for k, s in enumerate(sel.sol):
+    for k, parts in enumerate(_fit_parts(sel)):   # the same model the figure shows
         if fit.scale[k] != 1 and len(sel.sol) > 1: continue
-        model = sum(a * fit.A[:, fit.index[n]] for n, a in fit.amounts(s, sel.comps()).items())
-        model = model + sum(a * fit.A[:, fit.index[n]] for n, a in fit.shared.items() if n in fit.index)
-        out = np.maximum(out, (fit.Y[k] - model) / np.sqrt(np.maximum(fit.Y[k], 1.0) * nf))
+        model = sum(v for key, v in parts.items() if key != 'data')
+        out = np.maximum(out, (parts['data'] - model) / np.sqrt(np.maximum(parts['data'], 1.0) * nf))
     return out
 
 # %% ../nbs/14_identify.ipynb #f653a40b

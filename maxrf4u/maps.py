@@ -411,15 +411,13 @@ def _compute_into(lazy, target, bar):
         for (r, c, h, w), out in zip(where[s:s + batch], dask.compute(*blocks[s:s + batch])):
             target[:, r:r + h, c:c + w] = out; bar.update(h * w)
 
-# %% ../nbs/15_maps.ipynb #0000004d
+# %% ../nbs/15_maps.ipynb #61dbca79
 def _scan_setup(ds, elements, energy_range, anode, kv, fwhm_ev, tail, scatter_angle, n_continuum, pileup, weighting, datapath) -> tuple:
     "The `MapModel` of the scan in `ds`, and the provenance of its inputs."
     els, source = _scan_elements(ds, elements)
     cal, energies = _scan_calibration(ds)
     tube, det = _scan_instrument(ds, anode, kv, fwhm_ev, tail, scatter_angle)
-    sigma = ds.dataset_attrs(datapath).get('sigma', ds.attrs.get('sigma'))
-    if sigma is None: raise DatastackError(f"{os.path.basename(ds.datastack_file)!r}: no 'sigma' attribute on {ds.latest(datapath)!r} or the file: the smoothing of the cube is unknown.")
-    model = map_model(els, cal, ds.read(L.MAXRF_SUMSPECTRUM), float(sigma), tube, det, ds.read(L.MAXRF_MAXSPECTRUM),
+    model = map_model(els, cal, ds.read(L.MAXRF_SUMSPECTRUM), ds.sigma(datapath), tube, det, ds.read(L.MAXRF_MAXSPECTRUM),
                       energy_range, n_continuum, pileup, weighting)
     return model, dict(energies=energies, elements_source=source, elements=list(els), cube=ds.latest(datapath))
 

@@ -40,7 +40,7 @@ def _converted(raw, rpl, datastack, flip_horizontal, flip_vertical, overwrite, v
                      flip_vertical=flip_vertical, overwrite=overwrite)
     return True
 
-# %% ../nbs/16_pipeline.ipynb #ed7bd901
+# %% ../nbs/16_pipeline.ipynb #607c9941
 def raw_to_element_maps(raw_file, # the scan's .raw file (or a .datastack: conversion is skipped)
                         rpl_file=None, # its .rpl header (default: beside the .raw)
                         datastack_file=None, # default: the .raw with suffix .datastack
@@ -68,8 +68,8 @@ def raw_to_element_maps(raw_file, # the scan's .raw file (or a .datastack: conve
     paths = dict(datastack=datastack, folder=out)
     if raw.suffix != '.datastack': paths['preview'] = _preview(raw, rpl, out)
     found_anode = _calibrate(datastack, anode, say)
-    compute_hotmax_spectra(datastack, verbose=verbose)
-    if elements is None:
+    if elements is None:   # the hotmax spectra serve the identification
+        compute_hotmax_spectra(datastack, verbose=verbose)
         found = identify_elements(datastack, anode=found_anode)
         say('elements found: ' + ', '.join(found.symbols))
     element_maps(datastack, elements=elements, anode=found_anode, verbose=verbose)

@@ -511,7 +511,17 @@ def _channels(self, keV):
                              f"(channels cover {e[0]:.3f}..{e[-1]:.3f} keV).")
     return start, stop
 
-# %% ../nbs/10_storage.ipynb #9d6d08bd
+# %% ../nbs/10_storage.ipynb #511e4824
+@_into(DataStack, 'sigma')
+def _sigma(self, datapath:str='maxrf_cube', default=None) -> float:
+    "The conversion's smoothing (channels) of cube `datapath`: its `sigma` attribute, else the file's, else `default`; an error naming the file if none."
+    own = self.dataset_attrs(self.latest(datapath)) if datapath in self.datapath_list else {}
+    sigma = own.get('sigma', self.attrs.get('sigma', default))
+    if sigma is None: raise DatastackError(f"{os.path.basename(self.datastack_file)!r}: no 'sigma' attribute on {datapath!r} or the file: "
+                                           "the smoothing of the cube is unknown.")
+    return float(sigma)
+
+# %% ../nbs/10_storage.ipynb #df04a6be
 @_into(DataStack, 'line_band')
 def _line_band(self, line:str):
     "(low, high) keV of the band one FWHM wide centred on `line` (e.g. 'Fe Ka') in this scan's stored spectra."
@@ -520,7 +530,7 @@ def _line_band(self, line:str):
     e, energies = line_energy(line), self.energies
     detector = header_instrument(self.attrs.get('ripple_header'))['fwhm_mn_ev'] or 140.0
     gain = abs(np.median(np.diff(energies))) if energies is not None and len(energies) > 1 else 0.0
-    smoothing_ev = 2.3548 * float(self.attrs.get('sigma', 0) or 0) * gain * 1000  # FWHM of the smoothing, eV
+    smoothing_ev = 2.3548 * self.sigma(default=0) * gain * 1000  # FWHM of the smoothing, eV
     half = np.hypot(fwhm_ev(e, float(detector)), smoothing_ev) / 2000
     return (e - half, e + half)
 
