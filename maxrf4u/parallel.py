@@ -88,7 +88,18 @@ def _name_of(f):
                          "define it in an installed module (worker processes never run your main script)")
     return f'{module}:{qual}'
 
-# %% ../nbs/01_parallel.ipynb #23260972
+# %% ../nbs/01_parallel.ipynb #0ee90f74
+def _blosc_thread_lock():
+    "Have numcodecs guard Blosc with a thread lock in this process, instead of a named semaphore made on first use."
+    import multiprocessing
+    make, multiprocessing.Lock = multiprocessing.Lock, threading.Lock
+    try:
+        import numcodecs.blosc
+        numcodecs.blosc.get_mutex()  # numcodecs 0.16 makes its lock here; older ones made it on import
+    except (ImportError, AttributeError): pass
+    finally: multiprocessing.Lock = make
+
+# %% ../nbs/01_parallel.ipynb #2f7f79b2
 def _die_with_parent(parent):
     "Ask Linux to kill this process when `parent` dies; exit now if it is already gone."
     try:
@@ -101,6 +112,7 @@ def _serve(fd, parent):
     "A worker's main loop on socket `fd`: run the functions it is sent until the socket closes."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
+    _blosc_thread_lock()
     sock = socket.socket(fileno=fd)
     while True:
         try: kind, name, args = _recv(sock)
