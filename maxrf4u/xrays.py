@@ -160,7 +160,7 @@ def escape_fraction(energy_kev):
     e = np.asarray(energy_kev, float)
     return np.where(e > SI_K_EDGE_KEV, np.interp(np.log(np.maximum(e, SI_K_EDGE_KEV)), log_e, f), 0.0)
 
-# %% ../nbs/11_xrays.ipynb #b78bb073
+# %% ../nbs/11_xrays.ipynb #7a7b39fd
 @dataclass(frozen=True)
 class Calibration:
     "Channel to energy: `E(ch) = offset_ev + gain_ev * ch + quadratic_ev * ch**2` (eV); channel `ch` spans ch - 0.5 to ch + 0.5."
@@ -192,6 +192,21 @@ class Calibration:
         d = np.asarray(energy_kev, float) * 1000 - self.offset_ev
         if self.quadratic_ev == 0: return d / self.gain_ev
         return 2 * d / (self.gain_ev + np.sqrt(self.gain_ev**2 + 4 * self.quadratic_ev * d))
+
+    @classmethod
+    def from_energies(cls, energies, # channel energies (keV), increasing
+                      tolerance_ev:float=2.0, # largest allowed difference between `energies` and the fitted quadratic
+                     ) -> 'Calibration':
+        "The calibration whose channel centres are `energies` (a datastack's `maxrf_energies`): a quadratic fitted to them."
+        e = np.asarray(energies, float)
+        if e.ndim != 1 or len(e) < 3 or not (np.diff(e) > 0).all():
+            raise MaxrfError(f"Channel energies must increase with the channel ({len(e)} values given).")
+        q, g, o = np.polyfit(np.arange(len(e)), e * 1000, 2)
+        cal = cls(len(e), float(g), float(o), float(q))
+        err = np.abs(cal.energies - e).max() * 1000
+        if err > tolerance_ev:
+            raise MaxrfError(f"The channel energies are not a quadratic function of the channel (off by up to {err:.1f} eV).")
+        return cal
 
 # %% ../nbs/11_xrays.ipynb #09e9eca5
 @dataclass(frozen=True)
