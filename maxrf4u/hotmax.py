@@ -13,16 +13,11 @@ from .names import L
 __all__ = ['smoothing_variance_factor', 'max_spectrum_peaks', 'hotmax_pixels', 'compute_hotmax_spectra', 'snip_baseline',
            'noise_lines', 'compute_hotmax_noise', 'Hotmax', 'read_hotmax', 'plot_hotmax']
 
-# %% ../nbs/13_hotmax.ipynb #87ee4e48
+# %% ../nbs/13_hotmax.ipynb #54d08a46
 def smoothing_variance_factor(sigma:float=7) -> float:
     "Variance of a smoothed channel per unit of Poisson variance: Σw² of the conversion's Gaussian of `sigma` channels (≈ 1/(2√π sigma))."
-    if sigma == 0: return 1.0
-    from maxrf4u.convert import smooth_block  # the conversion's own smoothing, so that the kernel is the same
-    n = 2 * int(4 * sigma + 0.5) + 1
-    impulse = np.zeros((1, 1, n), np.float32)
-    impulse[0, 0, n // 2] = 1
-    w = smooth_block(impulse, sigma)[0, 0].astype(float)
-    return float(w @ w)
+    from maxrf4u.convert import smoothing_kernel
+    return float((smoothing_kernel(sigma) ** 2).sum())
 
 # %% ../nbs/13_hotmax.ipynb #7bd081d8
 def max_spectrum_peaks(max_spectrum, # (channels,) max spectrum (smoothed counts)

@@ -32,7 +32,7 @@ class ScanSetup(NamedTuple):
     sigma: float # the conversion's smoothing (channels)
     source: dict = {} # where each value came from
 
-# %% ../nbs/14_identify.ipynb #1d5eb7ca
+# %% ../nbs/14_identify.ipynb #32b5d6de
 def _setup_from(energies, sigma, header:dict, anode=None, kv=None, fwhm_mn_ev=None) -> ScanSetup:
     "A `ScanSetup` from arguments, else what the header says (`ripple.header_instrument`), else defaults; `source` says which."
     src = {}
@@ -43,15 +43,15 @@ def _setup_from(energies, sigma, header:dict, anode=None, kv=None, fwhm_mn_ev=No
     anode = pick('anode', anode, None, lambda a: str(a).strip().capitalize())
     if anode is not None and anode not in ANODES:
         raise MaxrfError(f"Tube anode {anode!r} is not supported: choose one of {', '.join(ANODES)}.")
-    kv = pick('kv', kv, 50.0, float)
+    kv = pick('kv', kv, Tube.kv, float)
     fwhm = pick('fwhm_mn_ev', fwhm_mn_ev, 140.0, float)
     return ScanSetup(np.asarray(energies, float), Calibration.from_energies(energies), anode, kv, fwhm,
                      src['fwhm_mn_ev'] != 'default', float(sigma), src)
 
-# %% ../nbs/14_identify.ipynb #2f85a80e
+# %% ../nbs/14_identify.ipynb #364f6b5e
 def scan_setup(datastack_file, # path of a .datastack file
                anode:str=None, # tube anode (default: from the .rpl header, else detected)
-               kv:float=None, # tube voltage (default: from the .rpl header, else 50 kV)
+               kv:float=None, # tube voltage (default: from the .rpl header, else 40 kV)
                fwhm_mn_ev:float=None, # detector resolution at Mn Ka in eV (default: header, else refined from the data)
               ) -> ScanSetup:
     "The instrument of a calibrated scan; `DatastackError` naming the file when it has no energy calibration."
@@ -882,11 +882,11 @@ def _store(result:IdentifiedElements, datastack_file, params:dict, inputs:dict) 
                  method='maxrf4u.identify: joint non-negative fit of line patterns, forward selection and backward elimination')
     return append(z, L.IDENTIFIED_ELEMENTS, datastack_file, attrs)
 
-# %% ../nbs/14_identify.ipynb #5bd31206
+# %% ../nbs/14_identify.ipynb #ef2de57d
 def identify_elements(datastack_file, # path of a calibrated .datastack file
                       include=None, # elements to report whatever their score, e.g. ['Pb']
                       exclude=None, # elements never to consider, e.g. ['As']
-                      anode:str=None, kv:float=None, fwhm_mn_ev:float=None, # instrument (default: .rpl header, else detected / 50 kV / fitted)
+                      anode:str=None, kv:float=None, fwhm_mn_ev:float=None, # instrument (default: .rpl header, else detected / 40 kV / fitted)
                       threshold:float=5.0, # least score (Poisson sd) of an element of pigments
                       rare_threshold:float=8.0, # least score of any other element
                       store:bool=True, # append the result as `identified_elements`

@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['raw_to_element_maps']
 
-# %% ../nbs/16_pipeline.ipynb #01502c81
+# %% ../nbs/16_pipeline.ipynb #987637b7
 from pathlib import Path
 from .errors import MaxrfError
 from .names import L
 from .ripple import header_instrument
+from .xrays import Tube
 
-# %% ../nbs/16_pipeline.ipynb #d475d828
-def _tube_kv(ds, default=40.0):
+# %% ../nbs/16_pipeline.ipynb #f4fed0e7
+def _tube_kv(ds, default=Tube.kv):
     "The tube voltage from the scan's .rpl header (`beam-energy`), else `default`."
     return header_instrument(ds.attrs.get('ripple_header'))['kv'] or default
 

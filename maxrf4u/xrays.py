@@ -12,11 +12,11 @@ from scipy.special import ndtr, log_ndtr
 from .errors import MaxrfError
 
 # %% auto #0
-__all__ = ['FAMILIES', 'MN_KA_KEV', 'SI_KA_KEV', 'SI_K_EDGE_KEV', 'ANODES', 'INSTRUMENT_COMPONENTS', 'XrayLineError',
-           'parse_family', 'Lines', 'family_lines', 'edge_kev', 'line_groups', 'line_energy', 'element_families',
-           'fwhm_ev', 'escape_fraction', 'Calibration', 'Detector', 'peaks_spectrum', 'family_profile', 'Tube',
-           'tube_lines', 'compton_kev', 'rayleigh_profile', 'compton_profile', 'detector_efficiency',
-           'continuum_profile', 'family_yields', 'sum_lines', 'profile']
+__all__ = ['FAMILIES', 'MN_KA_KEV', 'SI_KA_KEV', 'SI_K_EDGE_KEV', 'ANODES', 'XrayLineError', 'parse_family', 'Lines',
+           'family_lines', 'edge_kev', 'line_groups', 'line_energy', 'element_families', 'fwhm_ev', 'escape_fraction',
+           'Calibration', 'Detector', 'peaks_spectrum', 'family_profile', 'Tube', 'tube_lines', 'compton_kev',
+           'rayleigh_profile', 'compton_profile', 'detector_efficiency', 'continuum_profile', 'family_yields',
+           'sum_lines', 'profile']
 
 # %% ../nbs/11_xrays.ipynb #808eee77
 FAMILIES = ('K', 'L', 'M')
@@ -378,9 +378,7 @@ def sum_lines(a:Lines, b:Lines, min_weight:float=0.01) -> Lines:
     keep = keep[np.argsort(e[keep], kind='stable')]
     return Lines(tuple(str(n) for n in names[keep]), e[keep], w[keep] / w[keep].sum())
 
-# %% ../nbs/11_xrays.ipynb #31cb062c
-INSTRUMENT_COMPONENTS = ('rayleigh', 'compton', 'continuum', 'zero')
-
+# %% ../nbs/11_xrays.ipynb #a6599bab
 def profile(name:str, calibration:Calibration, tube:Tube=Tube(), detector:Detector=Detector(), sigma:float=0.0,
             normalize:bool=True) -> np.ndarray:
     "Counts per channel (unit area over the channels; `normalize=False`: over all energies) of the component `name`."
