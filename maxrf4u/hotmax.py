@@ -129,14 +129,16 @@ def compute_hotmax_spectra(datastack_file, # path of a .datastack file
     if compute_noise: written.update(compute_hotmax_noise(datastack_file, verbose=verbose))
     return written
 
-# %% ../nbs/13_hotmax.ipynb #f8797fa8
+# %% ../nbs/13_hotmax.ipynb #6e8ebb34
 def snip_baseline(spectra, # (channels,) or (n, channels) smoothed spectra
                   window:int, # largest clipping half-width, in channels (about 1.5 peak widths)
+                  increasing:bool=False, # clip with half-widths 1..window instead of window..1
                  ) -> np.ndarray:
-    "Smooth background under `spectra` by SNIP with a decreasing window on the LLS transform; same shape, float64."
+    "Smooth background under `spectra` by SNIP on the LLS transform (clipping windows from `window` down to 1); same shape, float64."
     y = np.asarray(spectra, float)
     v = np.log(np.log(np.sqrt(np.maximum(y, 0) + 1) + 1) + 1).reshape(-1, y.shape[-1])
-    for p in range(min(int(window), (v.shape[1] - 1) // 2), 0, -1):
+    w = min(int(window), (v.shape[1] - 1) // 2)
+    for p in (range(1, w + 1) if increasing else range(w, 0, -1)):
         np.minimum(v[:, p:-p], (v[:, :-2 * p] + v[:, 2 * p:]) / 2, out=v[:, p:-p])
     return ((np.exp(np.exp(v) - 1) - 1)**2 - 1).reshape(y.shape)
 

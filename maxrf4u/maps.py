@@ -65,6 +65,11 @@ def fit_components(families, # line families to fit, e.g. from `resolve_families
                   if _in_range(n, calibration, tube, detector, energy_range) >= min_fraction]
     return names + instrument + [f'continuum_{i + 1}' for i in range(n_continuum)], left_out
 
+# %% ../nbs/15_maps.ipynb #eac0a263
+def _element_families(names) -> list:
+    "The element line families among component `names` (not scatter, Ar K from the air, pile-up or continuum), in order."
+    return [n for n in names if n[:1].isupper() and '+' not in n and n != 'Ar_K']
+
 # %% ../nbs/15_maps.ipynb #f988e206
 def continuum_basis(calibration:Calibration, tube:Tube,
                     energy_range:tuple, # (low, high) keV over which the B-splines add up to 1
@@ -253,12 +258,11 @@ def _default_range(families, calibration, tube, detector) -> tuple:
         if y.max() > 0: top = max(top, float(e[np.flatnonzero(y > 1e-3 * y.max())[-1]]))
     return lo, min(hi, top + 1.0)
 
-# %% ../nbs/15_maps.ipynb #00000036
+# %% ../nbs/15_maps.ipynb #3cad7337
 def _strongest(model:MapModel, spectrum, n:int) -> list:
     "The `n` element families with the most counts in a fit of `spectrum`, strongest first."
     X, _ = fit_spectra(model, np.asarray(spectrum, np.float32)[None])
-    fams = [(float(X[0, j]), name) for j, name in enumerate(model.names)
-            if name not in ('rayleigh', 'compton', 'Ar_K') and not name.startswith('continuum_') and '+' not in name]
+    fams = [(float(X[0, model.names.index(name)]), name) for name in _element_families(model.names)]
     return [name for x, name in sorted(fams, reverse=True)[:n] if x > 0]
 
 def _pileup_names(families) -> tuple:
@@ -485,7 +489,7 @@ def element_map(datastack_file, # path of a .datastack, or an open DataStack
     "Map `(height, width)` float32 in counts per pixel of a component or an element."
     with _datastack(datastack_file) as ds: return ds.element_map(name, datapath)
 
-# %% ../nbs/15_maps.ipynb #78978c2d
+# %% ../nbs/15_maps.ipynb #f5218901
 def plot_element_maps(datastack_file, # path of a .datastack, or an open DataStack
                       names=None, # maps to show (default: every element family)
                       ncols:int=5, residual=True, # also the chi-square map (True: the latest, or a dataset name)
@@ -494,7 +498,7 @@ def plot_element_maps(datastack_file, # path of a .datastack, or an open DataSta
     import matplotlib.pyplot as plt
     with _datastack(datastack_file) as ds:
         comps = ds.dataset_attrs(datapath)['components']
-        names = list(names or [c for c in comps if c not in ('rayleigh', 'compton', 'Ar_K') and '+' not in c and not c.startswith('continuum_')])
+        names = list(names or _element_families(comps))
         panels = [(n, element_map(ds, n, datapath), 'counts') for n in names]
         if residual: panels.append(('residual', ds.read(L.MAPS_RESIDUAL if residual is True else residual), 'χ²/ν'))
     rows = -(-len(panels) // ncols)
@@ -522,10 +526,10 @@ def plot_rgb(datastack_file, # path of a .datastack, or an open DataStack
     ax.imshow(rgb); ax.axis('off')
     ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(('red', 'lime', 'blue'), names)], loc='upper right', fontsize=8, framealpha=0.7)
 
-# %% ../nbs/15_maps.ipynb #00000066
+# %% ../nbs/15_maps.ipynb #d8e40b19
 def _elements_of(components) -> list:
     "Element symbols among the fitted components, in order."
-    return list(dict.fromkeys(c.split('_')[0] for c in components if '+' not in c and c[0].isupper() and c != 'Ar_K'))
+    return list(dict.fromkeys(f.split('_')[0] for f in _element_families(components)))
 
 def _flipped(m, flip_horizontal, flip_vertical):
     return m[::-1 if flip_vertical else 1, ::-1 if flip_horizontal else 1]
@@ -574,7 +578,7 @@ def _poisson_limit(truth, names, rows:int=64) -> dict:
     return {n: float(sd[j] / np.sqrt(sd[j]**2 + var[:, j].mean())) if sd[j] > 1e-6 * M[:, j].mean() else float('nan')
             for j, n in enumerate(truth.names) if n in names}
 
-# %% ../nbs/15_maps.ipynb #3df04f91
+# %% ../nbs/15_maps.ipynb #208b1bcc
 def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> list:
     "Rows (dicts) comparing the fitted family maps of one synthetic scan with its truth."
     import maxrf4u.synthetic as synthetic
@@ -584,7 +588,7 @@ def _campaign_scan(recipe, seed:int, calibration:str, limits:bool, **kwargs) -> 
     cal = recipe.calibration if calibration == 'true' else Calibration(recipe.channels, recipe.gain_ev, recipe.offset_ev, 0.0)
     model = map_model(list(truth.elements), cal, cube.mean((0, 1)), 7, recipe.tube, Detector(recipe.fwhm_mn_ev, tail=0.02), cube.max((0, 1)), **kwargs)
     maps, _ = fit_cube(cube, model)
-    fams = [n for n in model.names if n[0].isupper() and '+' not in n and n != 'Ar_K']
+    fams = _element_families(model.names)
     lim = _poisson_limit(truth, fams) if limits else {}
     rows = []
     for n in fams:
