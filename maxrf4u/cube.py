@@ -373,16 +373,18 @@ def _close(self):
 CubeReader.__enter__ = lambda self: self
 CubeReader.__exit__ = lambda self, *exc: self.close()
 
-# %% ../nbs/04_cube.ipynb #bffba5cc
+# %% ../nbs/04_cube.ipynb #4302fd36
 @_into(CubeReader, 'spectrum')
-def _spectrum(self, row, col, size=1):
-    "Spectrum of pixel (row, col) (float32), or the float64 sum over the size x size pixels centred on it."
+def _spectrum(self, row, col, size=1, start=0, stop=None):
+    "Spectrum of pixel (row, col) (float32), or the float64 sum over the size x size pixels centred on it; only channels `start`..`stop-1` are decoded."
     H, W, C = self.shape
+    stop = C if stop is None else stop
     if size < 1 or size % 2 == 0: raise DatastackError(f"size must be an odd number >= 1, got {size}")
     if not (0 <= row < H and 0 <= col < W): raise DatastackError(f"Pixel ({row}, {col}) is outside the {H} x {W} scan")
-    if size == 1: return self.read_box(((row, row + 1), (col, col + 1), (0, C)))[0, 0].copy()  # not a view that keeps the whole chunk-aligned box alive
+    if not (0 <= start < stop <= C): raise DatastackError(f"Channel range {start}..{stop} is not within 0..{C}")
+    if size == 1: return self.read_box(((row, row + 1), (col, col + 1), (start, stop)))[0, 0].copy()  # not a view that keeps the whole chunk-aligned box alive
     r = size // 2
-    box = ((max(0, row - r), min(H, row + r + 1)), (max(0, col - r), min(W, col + r + 1)), (0, C))
+    box = ((max(0, row - r), min(H, row + r + 1)), (max(0, col - r), min(W, col + r + 1)), (start, stop))
     return self.read_box(box).sum(axis=(0, 1), dtype='f8')
 
 # %% ../nbs/04_cube.ipynb #725d0102

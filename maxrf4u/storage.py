@@ -446,25 +446,22 @@ def _getattr(self, name):
 @_into(DataStack, '__dir__')
 def _dir(self): return list(super(DataStack, self).__dir__()) + (self.datapath_list if self._snap else [])
 
-# %% ../nbs/10_storage.ipynb #861792b9
+# %% ../nbs/10_storage.ipynb #5b6ed448
 @_into(DataStack, 'spectrum')
 def _spectrum(self, row, col, size=1, datapath='maxrf_cube', keV=None, line=None):
     "Spectrum at pixel (row, col), or the float64 sum over the `size` x `size` pixels centred on it; only the band `keV=(low, high)` or around `line='Fe Ka'` if given."
     name = self.latest(datapath)
-    r = self._cube_reader(name)
-    if r is not None: out = r.spectrum(row, col, size)
-    else:
-        a = self._live().arrays[name]
-        H, W = a.shape[:2]
-        if size < 1 or size % 2 == 0: raise DatastackError(f"size must be an odd number >= 1, got {size}")
-        if not (0 <= row < H and 0 <= col < W): raise DatastackError(f"Pixel ({row}, {col}) is outside the {H} x {W} scan")
-        h = size // 2
-        block = a[max(0, row - h):row + h + 1, max(0, col - h):col + h + 1]
-        out = block[0, 0] if size == 1 else block.sum(axis=(0, 1), dtype='f8')
     if line is not None: keV = self.line_band(line)
-    if keV is None: return out
-    start, stop = self.channels(keV)
-    return out[start:stop]
+    start, stop = self.channels(keV) if keV is not None else (0, None)
+    r = self._cube_reader(name)
+    if r is not None: return r.spectrum(row, col, size, start, stop)  # decodes only the band's chunks
+    a = self._live().arrays[name]
+    H, W = a.shape[:2]
+    if size < 1 or size % 2 == 0: raise DatastackError(f"size must be an odd number >= 1, got {size}")
+    if not (0 <= row < H and 0 <= col < W): raise DatastackError(f"Pixel ({row}, {col}) is outside the {H} x {W} scan")
+    h = size // 2
+    block = a[max(0, row - h):row + h + 1, max(0, col - h):col + h + 1, start:stop]
+    return block[0, 0] if size == 1 else block.sum(axis=(0, 1), dtype='f8')
 
 # %% ../nbs/10_storage.ipynb #9d537a37
 @_into(DataStack, 'channel_map')
