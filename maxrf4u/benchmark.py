@@ -515,12 +515,12 @@ def time_element_maps(datastack_file, elements=('Pb', 'Hg', 'Ca', 'Ti', 'Fe', 'C
     return dict(read_s=read_s, fit_s=fit_s, maps_over_full_read=fit_s / read_s, maps_peak_mib=peak, components=len(res.components),
                 maps_spectra_per_s=res.pixels / fit_s)
 
-# %% ../nbs/40_benchmark.ipynb #aa6ee1c8
+# %% ../nbs/40_benchmark.ipynb #d0dc1084
 def _pymca_config(recipe, families, energy_range):
     "PyMca fit configuration (from its McaTheory.cfg) for the scan of `recipe` with line groups `families`."
     import PyMca5
     from PyMca5.PyMcaIO import ConfigDict
-    from maxrf4u.xrays import line_groups, ANODES, MN_KA_KEV
+    from maxrf4u.xrays import line_groups, ANODES, fwhm_ev, _FANO
     cfg = ConfigDict.ConfigDict(); cfg.read(os.path.join(os.path.dirname(PyMca5.__file__), 'PyMcaData', 'McaTheory.cfg'))
     fit, det, e = cfg['fit'], cfg['detector'], recipe.calibration.energies
     fit.update(stripflag=1, stripalgorithm=1, snipwidth=30, continuum=2, linearfitflag=1, escapeflag=1, sumflag=1, fitweight=0,
@@ -530,9 +530,8 @@ def _pymca_config(recipe, families, energy_range):
     fit.update(energy=[a[0] for a in anode] + extra, energyweight=[a[1] for a in anode] + [0.2] * len(extra), scatterflag=1,
                energyflag=[1] * (len(anode) + len(extra)), energyscatter=[1] * len(anode) + [0] * len(extra))
     cfg['attenuators']['Matrix'] = [1, 'Ca1C1O3', 2.71, 0.1, 45.0, 45.0]
-    k = 2.3548**2 * 3.85 * 0.115  # eV of FWHM^2 per eV of energy (Fano 0.115), as in xrays.fwhm_ev
-    det.update(zero=recipe.offset_ev / 1000, gain=recipe.gain_ev / 1000, fixedzero=1, fixedgain=1, fano=0.115,
-               noise=float(np.sqrt(recipe.fwhm_mn_ev**2 - k * MN_KA_KEV * 1000)) / 1000)
+    det.update(zero=recipe.offset_ev / 1000, gain=recipe.gain_ev / 1000, fixedzero=1, fixedgain=1, fano=_FANO,
+               noise=float(fwhm_ev(0.0, recipe.fwhm_mn_ev)) / 1000)  # PyMca's noise: the detector's FWHM at 0 keV (keV)
     peaks = {}
     for f in [*families, 'Ar_K']: peaks.setdefault(f.split('_')[0], []).append(f.split('_')[1])
     cfg['peaks'] = peaks

@@ -54,16 +54,16 @@ class Component:
         w = np.asarray(self.weights, float)
         return float(np.asarray(self.energies, float) @ w / w.sum())
 
-# %% ../nbs/12_calibration.ipynb #00000017
+# %% ../nbs/12_calibration.ipynb #8d07f1b0
 CANDIDATE_ELEMENTS = ('Al', 'Si', 'P', 'S', 'Cl', 'K', 'Ca', 'Ti', 'V', 'Cr', 'Mn', 'Fe', 'Co', 'Ni', 'Cu', 'Zn',
                       'As', 'Se', 'Br', 'Rb', 'Sr', 'Zr', 'Mo', 'Ag', 'Cd', 'Sn', 'Sb', 'I', 'Ba', 'Pt', 'Au',
                       'Hg', 'Pb', 'Bi')
 ANODE_CHOICES = tuple(xrays.ANODES)  # Rh, Mo, Ag, Cr, W
 
-def _family(family:str, kv:float, kind:str='family') -> Component:
+def _family(family:str, kv:float) -> Component:
     "A whole family as one component with all its transitions."
     lines = xrays.family_lines(family, kv)
-    return Component(family, kind, tuple(lines.energies.tolist()), tuple(lines.weights.tolist()))
+    return Component(family, 'family', tuple(lines.energies.tolist()), tuple(lines.weights.tolist()))
 
 @functools.cache
 def _families(kv:float) -> tuple:
@@ -110,7 +110,7 @@ def _instrument(anode:str|None, kv:float, zero:bool=False, pileup:tuple=()) -> l
         out.append(Component(f'{a}+{b}', 'pileup', tuple(s.energies.tolist()), tuple(s.weights.tolist()), ref=False))
     return out
 
-# %% ../nbs/12_calibration.ipynb #00000022
+# %% ../nbs/12_calibration.ipynb #222c6428
 def _line_table(comps, angle:float=95.0, broad:float=0.03) -> dict:
     "Transitions of `comps` with their escape peaks: energy `e`, parent line energy `ep`, area `a`, extra FWHM `x` (eV), component `k`, Compton `isc`."
     k = np.concatenate([np.full(len(c.energies), i) for i, c in enumerate(comps)])
@@ -120,8 +120,8 @@ def _line_table(comps, angle:float=95.0, broad:float=0.03) -> dict:
     ep = np.where(isc, xrays.compton_kev(src, angle), src)
     f = xrays.escape_fraction(ep); esc = f > 0
     both = lambda u, v: np.concatenate([u, v])
-    return dict(e=both(ep, ep[esc] - xrays.SI_KA_KEV), ep=both(ep, ep[esc]), a=both(a * (1 - f), (a * f)[esc]),
-                x=both(np.where(isc, broad * ep * 1000, 0.0), np.where(isc, broad * ep * 1000, 0.0)[esc]),
+    x = np.where(isc, broad * ep * 1000, 0.0)  # Compton broadening (eV)
+    return dict(e=both(ep, ep[esc] - xrays.SI_KA_KEV), ep=both(ep, ep[esc]), a=both(a * (1 - f), (a * f)[esc]), x=both(x, x[esc]),
                 k=both(k, k[esc]), isc=both(isc, isc[esc]))
 
 # %% ../nbs/12_calibration.ipynb #00000025
@@ -417,9 +417,9 @@ def _solve(A, y, w, ridge:float=1e-10) -> tuple:
     inv = (lambda: sl.cho_solve(c, np.eye(len(G)), check_finite=False) if c is not None else np.linalg.pinv(G))
     return coef / scale, y * w - Aw @ coef, lambda: inv() / np.outer(scale, scale)
 
-# %% ../nbs/12_calibration.ipynb #00000048
+# %% ../nbs/12_calibration.ipynb #9cf0b773
 def _design(model:_Model, cal:Calibration, state:dict, kv:float, anode, amounts, free, rows, e_hi:float) -> tuple:
-    "Columns of the linear problem at `rows`: components, continuum, background, pile-up shifts and (with `amounts`) the free parameters."
+    "Columns of the linear problem at `rows`: components, continuum, background and, with `amounts`, pile-up shifts and the free parameters."
     S = model.spectra(cal, state, amounts)
     cont = model.smooth(xrays.continuum_profile(xrays.Tube(anode or 'Rh', kv), cal))
     pile = np.array([c.kind == 'pileup' for c in model.comps], bool)

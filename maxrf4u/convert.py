@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['smooth_block', 'smooth_spectra', 'smoothing_kernel', 'raw_to_datastack', 'BatchSummary', 'convert_scans']
 
-# %% ../nbs/05_convert.ipynb #b3c270bc
-import os, sys
+# %% ../nbs/05_convert.ipynb #f882c264
+import os, sys, inspect
 from pathlib import Path
 import numpy as np
 from .errors import DatastackError
@@ -161,7 +161,7 @@ def _scan_files(scans):
         out += [Path(h).absolute() for h in hits if Path(h).absolute() not in out]
     return out
 
-# %% ../nbs/05_convert.ipynb #476b1f26
+# %% ../nbs/05_convert.ipynb #c3a93531
 def _done_before(raw_file, out, flip_horizontal=False, flip_vertical=False, sigma=None):
     "True if `out` was converted from a file of `raw_file`'s name and size with these flips (and `sigma`, unless None); `DatastackError` if with others."
     import json
@@ -182,7 +182,8 @@ def _done_before(raw_file, out, flip_horizontal=False, flip_vertical=False, sigm
 def _convert_one(raw, rpl, out, overwrite, kwargs):
     "One scan of a batch: ('skipped' or 'converted', datastack path)."
     raw, out = Path(raw), Path(out)
-    asked = {k: kwargs.get(k, v) for k, v in dict(flip_horizontal=False, flip_vertical=False, sigma=7).items()}  # raw_to_datastack's defaults
+    defaults = inspect.signature(raw_to_datastack).parameters
+    asked = {k: kwargs.get(k, defaults[k].default) for k in ('flip_horizontal', 'flip_vertical', 'sigma')}
     if out.exists() and not overwrite and _done_before(raw, out, **asked): return 'skipped', str(out)
     return 'converted', raw_to_datastack(raw, rpl, out, overwrite=overwrite, verbose=False, **kwargs)
 

@@ -83,10 +83,10 @@ def _progress(bar=None):
             if bar is not None: bar.update(1)
     return Progress()
 
-# %% ../nbs/13_hotmax.ipynb #c3d7410e
+# %% ../nbs/13_hotmax.ipynb #001857d0
 def _cube_band(ds) -> int:
     "Channels per stored band of the cube (its inner chunks), 64 if unknown."
-    try: return int(ds.root[L.MAXRF_CUBE].chunks[2])
+    try: return int(ds.root[ds.latest(L.MAXRF_CUBE)].chunks[2])
     except Exception: return 64
 
 # %% ../nbs/13_hotmax.ipynb #37b38441
@@ -95,7 +95,7 @@ def _energy_source(ds) -> str|None:
     if L.MAXRF_ENERGIES in ds.datapath_list: return ds.latest(L.MAXRF_ENERGIES)
     return 'rpl header' if ds.energies is not None else None
 
-# %% ../nbs/13_hotmax.ipynb #939a3be7
+# %% ../nbs/13_hotmax.ipynb #d3f9c73d
 def _find_hotmax(ds, prominence:float=5.0, verbose:bool=True) -> tuple:
     "(pixels, spectra, attributes of the pixels) of DataStack `ds`, nothing stored."
     from tqdm.auto import tqdm
@@ -103,7 +103,7 @@ def _find_hotmax(ds, prominence:float=5.0, verbose:bool=True) -> tuple:
     channels = max_spectrum_peaks(mx, sigma, prominence)
     with tqdm(desc='Hotmax pixels', unit='block', disable=not verbose) as bar:
         pixels, values = hotmax_pixels(ds.read(L.MAXRF_CUBE, compute=False), channels, _cube_band(ds), bar)
-    unique = {tuple(p): ds.spectrum(*p) for p in map(tuple, pixels.tolist())}  # a shared pixel is read once
+    unique = {p: ds.spectrum(*p) for p in dict.fromkeys(map(tuple, pixels.tolist()))}  # a shared pixel is read once
     spectra = np.array([unique[tuple(p)] for p in pixels.tolist()], np.float32).reshape(len(pixels), len(mx))
     attrs = dict(columns=['row', 'col'], peak_channels=channels.tolist(), max_counts=values.tolist(),
                  peak_kev=None if e is None else [round(float(e[c]), 4) for c in channels], energies=_energy_source(ds),
@@ -191,28 +191,28 @@ class Hotmax(NamedTuple):
     kev: np.ndarray|None # (n,) energy of each peak (keV), None without calibration
     attrs: dict # attributes of `hotmax_pixels`
 
-# %% ../nbs/13_hotmax.ipynb #5c41511a
+# %% ../nbs/13_hotmax.ipynb #d778e88a
 def read_hotmax(datastack_file) -> Hotmax:
-    "The hotmax layers of `datastack_file` (raises `DatasetNotFoundError` naming what to run when missing)."
-    from maxrf4u.storage import DataStack
+    "The hotmax layers of `datastack_file` (a path or an open `DataStack`; raises `DatasetNotFoundError` naming what to run when missing)."
+    from maxrf4u.storage import _datastack
     from maxrf4u.errors import DatasetNotFoundError
-    with DataStack(datastack_file) as ds:
+    with _datastack(datastack_file) as ds:
         if L.HOTMAX_PIXELS not in ds.datapath_list:
-            raise DatasetNotFoundError(f"No {L.HOTMAX_PIXELS!r} in {str(datastack_file)!r}: run compute_hotmax_spectra() on it first.")
+            raise DatasetNotFoundError(f"No {L.HOTMAX_PIXELS!r} in {str(ds.datastack_file)!r}: run compute_hotmax_spectra() on it first.")
         get = lambda n: ds.read(n) if n in ds.datapath_list else None
         attrs = ds.dataset_attrs(L.HOTMAX_PIXELS)
         kev = attrs.get('peak_kev')
         return Hotmax(ds.read(L.HOTMAX_PIXELS), ds.read(L.HOTMAX_SPECTRA), get(L.HOTMAX_BASELINES), get(L.HOTMAX_NOISELINES),
                       np.array(attrs['peak_channels'], int), None if kev is None else np.array(kev), attrs)
 
-# %% ../nbs/13_hotmax.ipynb #0ffc52f6
+# %% ../nbs/13_hotmax.ipynb #7a1a88c6
 def plot_hotmax(datastack_file, # path of a .datastack file with hotmax layers
                 figsize=(13, 4.5)):
     "Figure: max and sum spectra with the numbered peaks, and the hotmax pixels on the map of the highest peak."
     import matplotlib.pyplot as plt
     from maxrf4u.storage import DataStack
-    h = read_hotmax(datastack_file)
     with DataStack(datastack_file) as ds:
+        h = read_hotmax(ds)
         mx, sm, e = ds.read(L.MAXRF_MAXSPECTRUM), ds.read(L.MAXRF_SUMSPECTRUM), ds.energies
         top = int(h.channels[np.argmax(mx[h.channels])]) if len(h.channels) else int(np.argmax(mx))
         peak_map = ds.channel_map(max(0, top - 5), top + 6)  # a few channels: cheap on any scan size

@@ -473,13 +473,8 @@ def element_maps(datastack_file, # path of a converted scan (.datastack)
         residual = append(out[K], L.MAPS_RESIDUAL, datastack_file, attrs=res_attrs)
     return ElementMaps(datastack_file, maps, residual, model.names, seconds, H * W)
 
-# %% ../nbs/15_maps.ipynb #ce4036a5
-@contextlib.contextmanager
-def _datastack(datastack_file):
-    "An open DataStack: the one given, or one opened (and closed after) from a path."
-    from maxrf4u.storage import DataStack
-    if isinstance(datastack_file, DataStack): yield datastack_file; return
-    with DataStack(datastack_file) as ds: yield ds
+# %% ../nbs/15_maps.ipynb #f3f7a288
+from .storage import _datastack
 
 # %% ../nbs/15_maps.ipynb #91238ccb
 def element_map(datastack_file, # path of a .datastack, or an open DataStack

@@ -6,8 +6,8 @@
 __all__ = ['tree', 'zarr_entries', 'group_metadata', 'append', 'append_list', 'DataStack', 'Spectra', 'max_and_sum_spectra',
            'repack']
 
-# %% ../nbs/10_storage.ipynb #71568feb
-import os, json, math, html, collections
+# %% ../nbs/10_storage.ipynb #89df3f59
+import os, json, math, html, collections, contextlib
 import numpy as np
 from .errors import MaxrfError, DatastackError, ReadOnlyError, DatasetNotFoundError
 from .names import Layers, underscorify, version_label, check_name, provenance, with_provenance_names, _into
@@ -446,13 +446,12 @@ def _getattr(self, name):
 @_into(DataStack, '__dir__')
 def _dir(self): return list(super(DataStack, self).__dir__()) + (self.datapath_list if self._snap else [])
 
-# %% ../nbs/10_storage.ipynb #5b6ed448
+# %% ../nbs/10_storage.ipynb #802c89df
 @_into(DataStack, 'spectrum')
 def _spectrum(self, row, col, size=1, datapath='maxrf_cube', keV=None, line=None):
     "Spectrum at pixel (row, col), or the float64 sum over the `size` x `size` pixels centred on it; only the band `keV=(low, high)` or around `line='Fe Ka'` if given."
     name = self.latest(datapath)
-    if line is not None: keV = self.line_band(line)
-    start, stop = self.channels(keV) if keV is not None else (0, None)
+    start, stop = self._band(keV, line) if keV is not None or line is not None else (0, None)
     r = self._cube_reader(name)
     if r is not None: return r.spectrum(row, col, size, start, stop)  # decodes only the band's chunks
     a = self._live().arrays[name]
@@ -463,13 +462,12 @@ def _spectrum(self, row, col, size=1, datapath='maxrf_cube', keV=None, line=None
     block = a[max(0, row - h):row + h + 1, max(0, col - h):col + h + 1, start:stop]
     return block[0, 0] if size == 1 else block.sum(axis=(0, 1), dtype='f8')
 
-# %% ../nbs/10_storage.ipynb #9d537a37
+# %% ../nbs/10_storage.ipynb #5095edbf
 @_into(DataStack, 'channel_map')
 def _channel_map(self, start=None, stop=None, datapath='maxrf_cube', keV=None, line=None):
     "Sum of channels `start`..`stop-1` (or of the band `keV=(low, high)`, or around `line='Fe Ka'`) at every pixel: float64."
     name = self.latest(datapath)
-    if line is not None: keV = self.line_band(line)
-    if keV is not None: start, stop = self.channels(keV)
+    if keV is not None or line is not None: start, stop = self._band(keV, line)
     r = self._cube_reader(name)
     if r is not None: return r.channel_map(start, stop)
     a = self._live().arrays[name]
@@ -477,7 +475,7 @@ def _channel_map(self, start=None, stop=None, datapath='maxrf_cube', keV=None, l
         raise DatastackError(f"Channel range {start}..{stop} is not within 0..{a.shape[2]} (dataset {name!r} in {self.datastack_file!r})")
     return self._lazy(name)[:, :, start:stop].sum(axis=-1, dtype='f8').compute()
 
-# %% ../nbs/10_storage.ipynb #51e2b1dd
+# %% ../nbs/10_storage.ipynb #ee5dbfcb
 def _header_energies(attrs):
     "Channel energies (keV) from the `.rpl` header recorded in root attributes `attrs`, or None."
     import dataclasses
@@ -495,9 +493,9 @@ def _energies(self):
     return _header_energies(self.attrs)
 
 @_into(DataStack, 'channels')
-def _channels(self, keV):
-    "The channel range (start, stop) whose energies lie in the band `keV=(low, high)`."
-    e = self.energies
+def _channels(self, keV, energies=None):
+    "The channel range (start, stop) whose energies lie in the band `keV=(low, high)` (`energies`: `ds.energies`, if already read)."
+    e = self.energies if energies is None else energies
     if e is None:
         raise DatastackError(f"{self.datastack_file!r} has no energy calibration (no {Layers.MAXRF_ENERGIES!r} dataset); "
                              "calibrate it with maxrf4u.calibrate(), or give channels instead of keV.")
@@ -518,18 +516,30 @@ def _sigma(self, datapath:str='maxrf_cube', default=None) -> float:
                                            "the smoothing of the cube is unknown.")
     return float(sigma)
 
-# %% ../nbs/10_storage.ipynb #df04a6be
+# %% ../nbs/10_storage.ipynb #dc760210
 @_into(DataStack, 'line_band')
-def _line_band(self, line:str):
-    "(low, high) keV of the band one FWHM wide centred on `line` (e.g. 'Fe Ka') in this scan's stored spectra."
+def _line_band(self, line:str, energies=None):
+    "(low, high) keV of the band one FWHM wide centred on `line` (e.g. 'Fe Ka') in this scan's stored spectra (`energies`: `ds.energies`, if already read)."
     from maxrf4u.xrays import line_energy, fwhm_ev
     from maxrf4u.ripple import header_instrument
-    e, energies = line_energy(line), self.energies
+    e, energies = line_energy(line), self.energies if energies is None else energies
     detector = header_instrument(self.attrs.get('ripple_header'))['fwhm_mn_ev'] or 140.0
     gain = abs(np.median(np.diff(energies))) if energies is not None and len(energies) > 1 else 0.0
     smoothing_ev = 2.3548 * self.sigma(default=0) * gain * 1000  # FWHM of the smoothing, eV
     half = np.hypot(fwhm_ev(e, float(detector)), smoothing_ev) / 2000
     return (e - half, e + half)
+
+@_into(DataStack, '_band')
+def _band(self, keV=None, line=None) -> tuple:
+    "(start, stop) channels of the band `keV` or, if `line` is given, around that line; the energies are read once."
+    e = self.energies
+    return self.channels(self.line_band(line, e) if line is not None else keV, e)
+
+@contextlib.contextmanager
+def _datastack(datastack_file):
+    "An open DataStack: the one given, or one opened (and closed after) from a path."
+    if isinstance(datastack_file, DataStack): yield datastack_file; return
+    with DataStack(datastack_file) as ds: yield ds
 
 # %% ../nbs/10_storage.ipynb #d221a23c
 def _component_rows(components, name:str, where:str) -> list:

@@ -235,7 +235,7 @@ def synthetic_maps(height:int, width:int) -> dict:
     u, v = (u + 0.5) / width, (v + 0.5) / height
     return {l.element: pattern_map(l, u, v).astype(np.float32) for l in default_recipe(height, width).layers}
 
-# %% ../nbs/01_synthetic.ipynb #fd90d6e7
+# %% ../nbs/01_synthetic.ipynb #ebb3f12e
 @dataclass
 class ScanTruth:
     "Ground truth of a synthetic scan: its recipe, components, and maps in counts per pixel."
@@ -258,8 +258,8 @@ class ScanTruth:
         "Noise-free expected counts `(rows, width, channels)`, float32; `sigma`: smoothed as a datastack's cube."
         spectra = self.spectra
         if sigma > 0:  # smoothing is linear: the expected smoothed cube is the smoothed expectation
-            from scipy.ndimage import gaussian_filter1d
-            spectra = gaussian_filter1d(spectra, sigma, axis=-1, mode='reflect', truncate=4.0)
+            from maxrf4u.convert import smooth_spectra
+            spectra = smooth_spectra(spectra, sigma)
         m = np.stack([self.maps[n][rows] for n in self.names], axis=-1)
         return m @ spectra.astype(np.float32)
 

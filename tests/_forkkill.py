@@ -17,11 +17,10 @@ import json, os, select, signal, subprocess, sys, time
 ZYGOTE = r'''
 import os, sys, json, signal, time, traceback, threading
 import numpy, zarr, dask, dask.array
-import maxrf4u.zipstack as zs, maxrf4u.storage, maxrf4u.convert, maxrf4u.synthetic
-import numcodecs.blosc
-# numcodecs makes its Blosc lock (a named semaphore, unlinked at once) on first use: make it here, so that no
-# child is killed while making it, which would leave /dev/shm/sem.mp-* behind (the CI leak check counts them)
-numcodecs.blosc.get_mutex()
+import maxrf4u.zipstack as zs, maxrf4u.storage, maxrf4u.convert, maxrf4u.synthetic, maxrf4u.parallel
+# numcodecs makes its Blosc lock, a named semaphore, on first use; a child killed while making it would leave
+# /dev/shm/sem.mp-* behind (the CI leak check counts them). Give it the thread lock the library's workers use.
+maxrf4u.parallel._blosc_thread_lock()
 assert threading.active_count() == 1, 'zygote must not run threads before fork'
 
 sys.path.insert(0, sys.argv[1])  # the tests folder
